@@ -1,0 +1,43 @@
+# facedep: `make demo` installs and runs the main job on demo data; `make test` installs and runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_DIR ?= demo_data
+FOLDS ?= 5
+export WANDB_SILENT ?= true
+
+.PHONY: install install-dev demo demo-data test test-slow test-gpu clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+$(DEMO_DIR)/manifest.csv: | install
+	$(PY) scripts/make_demo_data.py --out $(DEMO_DIR) --subjects 60 --effect-size 1.5 --seed 0
+
+demo-data: $(DEMO_DIR)/manifest.csv
+
+demo: install demo-data
+	$(PY) scripts/cross_validate.py --config configs/demo.yaml --folds $(FOLDS) --data.init_args.manifest $(DEMO_DIR)/manifest.csv
+
+test: install-dev
+	WANDB_MODE=offline $(PY) -m pytest -q
+
+test-slow: install-dev
+	WANDB_MODE=offline $(PY) -m pytest -q -m slow
+
+test-gpu: install-dev
+	WANDB_MODE=offline $(PY) -m pytest -q -m gpu
+
+clean:
+	rm -rf runs $(DEMO_DIR) .pytest_cache

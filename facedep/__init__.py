@@ -1,0 +1,1 @@
+"""Shared tooling of facedep: command line, tracking, cross-validation and reports."""

@@ -1,0 +1,125 @@
+"""Subject-level k-fold cross-validation: one training run per fold, then one report.
+
+Example:
+    python scripts/cross_validate.py --config configs/demo.yaml --folds 5
+    # -> runs/<name>/fold0..fold4/ and runs/<name>/report.{md,json}, confusion_*.png, roc_*.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from facedep.report import FoldResult, LevelPredictions, format_metrics_table, summarize_folds, write_report
+from facedep.tracking import resolve_wandb_mode
+from facedep.train import run_training
+
+console = Console()
+
+
+def read_fold_predictions(metrics: dict) -> dict[str, LevelPredictions] | None:
+    """A run's ``predictions_test_<level>.csv`` files as level -> predictions."""
+    levels = {}
+    for level, path in metrics.get("predictions", {}).items():
+        table = pd.read_csv(path)
+        prob_columns = [c for c in table.columns if c.startswith("prob_")]
+        levels[level] = LevelPredictions(
+            ids=table["name"].astype(str).tolist(),
+            y_true=table["y_true"].to_numpy(dtype=np.int64),
+            probs=table[prob_columns].to_numpy(dtype=np.float64),
+        )
+    return levels or None
+
+
+def _arg_value(args: list[str], key: str, default: str) -> str:
+    """Value of ``--key VALUE`` or ``--key=VALUE`` in ``args`` (last one wins)."""
+    value = default
+    for i, arg in enumerate(args):
+        if arg == key and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(key + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def _config_value(config: str | None, section: str, key: str, default: str) -> str:
+    if not config:
+        return default
+    from omegaconf import OmegaConf
+
+    return str(OmegaConf.select(OmegaConf.load(config), f"{section}.{key}", default=default))
+
+
+def cross_validate(config: str | None, folds: int, overrides: list[str], n_boot: int = 1000) -> dict:
+    """Train fold 0..K-1 (each fold's test subjects are held out), then summarise and write the report."""
+    name = _arg_value(overrides, "--run.name", _config_value(config, "run", "name", "run"))
+    output_dir = _arg_value(overrides, "--run.output_dir", _config_value(config, "run", "output_dir", "runs"))
+    project = _arg_value(overrides, "--tracking.project", _config_value(config, "tracking", "project", "facedep"))
+    wandb_mode = _arg_value(overrides, "--tracking.wandb", _config_value(config, "tracking", "wandb", "auto"))
+    cv_dir = Path(output_dir) / name
+    started = time.perf_counter()
+    results: list[FoldResult] = []
+    class_names: list[str] = []
+    fold_metrics = []
+    for fold in range(folds):
+        console.rule(f"fold {fold + 1}/{folds}")
+        args = (["--config", config] if config else []) + overrides + [
+            "--data.init_args.fold", str(fold),
+            "--data.init_args.num_folds", str(folds),
+            "--run.name", f"{name}/fold{fold}",
+            "--run.output_dir", output_dir,
+        ]
+        metrics = run_training(args)
+        class_names = metrics["class_names"]
+        fold_metrics.append(metrics)
+        levels = read_fold_predictions(metrics)
+        if levels is None:
+            raise RuntimeError(f"fold {fold} wrote no test predictions ({metrics['run_dir']})")
+        results.append(FoldResult(fold=fold, predictions=levels, metrics=metrics.get("test")))
+    summary = summarize_folds(results, class_names, n_boot=n_boot)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    summary["runs"] = [m["run_dir"] for m in fold_metrics]
+    config_text = Path(config).read_text() if config else None
+    paths = write_report(summary, results, class_names, cv_dir, title=f"Cross-validation: {name}", config_text=config_text)
+    _log_to_wandb(summary, paths, project, f"{name}-cv", cv_dir, wandb_mode)
+    console.print(format_metrics_table(summary))
+    console.print(f"Report: {paths['markdown']}  ({summary['seconds']} s for {folds} folds)")
+    return summary
+
+
+def _log_to_wandb(summary: dict, paths: dict[str, Path], project: str, run_name: str, out_dir: Path, mode: str) -> None:
+    """One tracker run for the whole cross-validation: summary metrics and the plots as images."""
+    mode = resolve_wandb_mode(mode)  # type: ignore[arg-type]
+    if mode == "disabled":
+        return
+    import wandb
+
+    run = wandb.init(project=project, name=run_name, dir=str(out_dir), mode=mode, job_type="cross-validation",
+                     settings=wandb.Settings(console="off", x_disable_stats=True))
+    flat = {
+        f"cv/{level}/{metric}_{stat}": entry[stat]
+        for level, body in summary["levels"].items()
+        for metric, entry in body["metrics"].items()
+        for stat in ("mean", "std")
+        if entry.get(stat) is not None
+    }
+    run.summary.update(flat)
+    run.log({key: wandb.Image(str(path)) for key, path in paths.items() if str(path).endswith(".png")})
+    run.save(str(paths["markdown"]), base_path=str(out_dir), policy="now")
+    run.finish()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="Training config (YAML), as for scripts/train.py.")
+    parser.add_argument("--folds", type=int, default=5, help="Number of subject-level folds.")
+    parser.add_argument("--n-boot", type=int, default=1000, help="Bootstrap resamples for the subject-level CIs.")
+    known, overrides = parser.parse_known_args(argv)
+    cross_validate(known.config, known.folds, overrides, n_boot=known.n_boot)
+    return 0

@@ -1,0 +1,507 @@
+"""Cross-validation report: per-fold predictions at window/video/subject level -> JSON, Markdown, PNGs.
+
+Pure functions, no Lightning. The trainer hands over one :class:`FoldResult` per subject-level fold.
+
+Example:
+    >>> import numpy as np
+    >>> preds = LevelPredictions(["s1", "s2"], np.array([0, 1]), np.array([[0.8, 0.2], [0.3, 0.7]]))
+    >>> summary = summarize_folds([FoldResult(0, {"subject": preds})], ["healthy", "depressed"], n_boot=50)
+    >>> summary["levels"]["subject"]["metrics"]["macro_f1"]["mean"]
+    1.0
+    >>> paths = write_report(summary, [FoldResult(0, {"subject": preds})], ["healthy", "depressed"],
+    ...                      Path("/tmp/cv_report"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from facedep.bootstrap import bootstrap_ci
+from facedep.classification_metrics import FAST_METRICS, METRIC_NAMES, compute_metrics, confusion
+
+LEVELS: tuple[str, ...] = ("window", "video", "subject")
+"""Known prediction levels, in report order (others follow alphabetically)."""
+CI_METRICS: tuple[str, ...] = ("macro_f1", "accuracy", "balanced_accuracy", "auroc")
+"""Subject-level pooled metrics that get a bootstrap confidence interval."""
+CI_ALPHA = 0.05
+
+
+@dataclass
+class LevelPredictions:
+    """One fold's test predictions at one level: ids, int labels (N,), class probabilities (N, K).
+
+    Example:
+        >>> LevelPredictions(["a"], np.array([1]), np.array([[0.2, 0.8]])).probs.shape
+        (1, 2)
+    """
+
+    ids: list[str]
+    y_true: np.ndarray
+    probs: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.ids = [str(i) for i in self.ids]
+        self.y_true = np.asarray(self.y_true).astype(int).reshape(-1)
+        self.probs = np.asarray(self.probs, dtype=float)
+        if self.probs.ndim != 2 or not len(self.ids) == len(self.y_true) == len(self.probs):
+            raise ValueError(
+                f"LevelPredictions: {len(self.ids)} ids, y_true {self.y_true.shape}, probs {self.probs.shape}"
+            )
+
+    @classmethod
+    def concat(cls, parts: Sequence[LevelPredictions]) -> LevelPredictions:
+        """Stack several prediction sets (e.g. all folds' test subjects) into one."""
+        return cls(
+            ids=[i for p in parts for i in p.ids],
+            y_true=np.concatenate([p.y_true for p in parts]),
+            probs=np.concatenate([p.probs for p in parts]),
+        )
+
+
+@dataclass
+class FoldResult:
+    """One fold's test predictions by level (``"window"``, ``"video"``, ``"subject"``) and extra metrics."""
+
+    fold: int
+    predictions: dict[str, LevelPredictions]
+    metrics: dict[str, float] | None = field(default=None)
+
+
+# --------------------------------------------------------------------------------------------- summary
+
+
+def summarize_folds(
+    folds: list[FoldResult], class_names: list[str], n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """JSON-able summary: per level, per-fold metrics with mean/std, class counts, pooled confusion;
+    at subject level also pooled metrics with stratified bootstrap 95% CIs.
+
+    NaN values (e.g. AUROC of a single-class fold) are stored as ``None`` and left out of mean/std.
+
+    Example:
+        >>> p = LevelPredictions(["s1", "s2"], [0, 1], [[0.6, 0.4], [0.6, 0.4]])
+        >>> s = summarize_folds([FoldResult(0, {"subject": p})], ["hc", "dep"], n_boot=20)
+        >>> s["levels"]["subject"]["metrics"]["accuracy"], s["levels"]["subject"]["confusion"]
+        ({'per_fold': [0.5], 'mean': 0.5, 'std': 0.0, 'n_valid': 1}, [[1, 0], [1, 0]])
+    """
+    if not folds:
+        raise ValueError("summarize_folds needs at least one fold")
+    metric_names = list(METRIC_NAMES) + [f"f1_{c}" for c in class_names]
+    summary: dict[str, Any] = {
+        "class_names": list(class_names),
+        "folds": [f.fold for f in folds],
+        "metric_names": metric_names,
+        "levels": {},
+        "bootstrap": {"n_boot": n_boot, "alpha": CI_ALPHA, "seed": seed, "stratified": True, "unit": "subject"},
+    }
+    for level in levels_of(folds):
+        summary["levels"][level] = _summarize_level(folds, level, class_names, metric_names)
+    if "subject" in summary["levels"]:
+        pooled = LevelPredictions.concat([f.predictions["subject"] for f in folds if "subject" in f.predictions])
+        summary["levels"]["subject"]["pooled"] = _pooled_with_ci(pooled, class_names, n_boot, seed)
+    trainer = _trainer_metrics(folds)
+    if trainer:
+        summary["trainer_metrics"] = trainer
+    return _jsonable(summary)
+
+
+def levels_of(folds: Sequence[FoldResult]) -> list[str]:
+    """Levels present in any fold, known ones first (window, video, subject), then alphabetically.
+
+    Example:
+        >>> levels_of([FoldResult(0, {"subject": None, "window": None})])
+        ['window', 'subject']
+    """
+    present = {lv for f in folds for lv in f.predictions}
+    return [lv for lv in LEVELS if lv in present] + sorted(present - set(LEVELS))
+
+
+def aggregate(values: Sequence[float | None]) -> dict[str, Any]:
+    """``{"per_fold", "mean", "std" (ddof=1, 0 for one value), "n_valid"}`` over the finite values.
+
+    Example:
+        >>> aggregate([0.5, 0.7, float("nan")])
+        {'per_fold': [0.5, 0.7, None], 'mean': 0.6, 'std': 0.14142135623730948, 'n_valid': 2}
+    """
+    per_fold = [_num(v) for v in values]
+    finite = np.array([v for v in per_fold if v is not None], dtype=float)
+    mean = float(finite.mean()) if finite.size else None
+    std = float(finite.std(ddof=1)) if finite.size > 1 else (0.0 if finite.size else None)
+    return {"per_fold": per_fold, "mean": mean, "std": std, "n_valid": int(finite.size)}
+
+
+def class_counts(y_true: np.ndarray, class_names: Sequence[str]) -> dict[str, int]:
+    """Samples per class name.
+
+    Example:
+        >>> class_counts(np.array([0, 1, 1]), ["hc", "dep"])
+        {'hc': 1, 'dep': 2}
+    """
+    counts = np.bincount(np.asarray(y_true, dtype=int), minlength=len(class_names))
+    return {name: int(c) for name, c in zip(class_names, counts)}
+
+
+def _summarize_level(
+    folds: Sequence[FoldResult], level: str, class_names: list[str], metric_names: list[str]
+) -> dict[str, Any]:
+    """Per-fold metrics (mean/std), counts and pooled confusion of one level."""
+    k = len(class_names)
+    parts = [(f.fold, f.predictions[level]) for f in folds if level in f.predictions]
+    per_fold = [compute_metrics(p.y_true, p.probs, k, class_names) for _, p in parts]
+    pooled = LevelPredictions.concat([p for _, p in parts])
+    return {
+        "folds": [fold for fold, _ in parts],
+        "n": len(pooled.y_true),
+        "n_per_fold": [len(p.y_true) for _, p in parts],
+        "metrics": {name: aggregate([m[name] for m in per_fold]) for name in metric_names},
+        "counts": {
+            "pooled": class_counts(pooled.y_true, class_names),
+            "per_fold": [class_counts(p.y_true, class_names) for _, p in parts],
+        },
+        "confusion": confusion(pooled.y_true, pooled.probs.argmax(axis=1), k).tolist(),
+    }
+
+
+def _pooled_with_ci(
+    pooled: LevelPredictions, class_names: list[str], n_boot: int, seed: int
+) -> dict[str, Any]:
+    """Metrics of all folds' test subjects together, with bootstrap CIs for :data:`CI_METRICS`."""
+    n_unique = len(set(pooled.ids))
+    if n_unique != len(pooled.ids):
+        warnings.warn(
+            f"{len(pooled.ids) - n_unique} subject ids occur in more than one fold's test set; "
+            "the pooled bootstrap treats them as independent",
+            stacklevel=3,
+        )
+    values = compute_metrics(pooled.y_true, pooled.probs, len(class_names), class_names)
+    metrics: dict[str, dict[str, float | None]] = {name: {"value": v} for name, v in values.items()}
+    for name in CI_METRICS:
+        est, low, high = bootstrap_ci(
+            pooled.y_true, pooled.probs, FAST_METRICS[name], n_boot=n_boot, alpha=CI_ALPHA, seed=seed
+        )
+        metrics[name].update(ci_low=low, ci_high=high)
+    return {"n": len(pooled.ids), "n_unique_ids": n_unique, "metrics": metrics}
+
+
+def _trainer_metrics(folds: Sequence[FoldResult]) -> dict[str, dict[str, Any]]:
+    """Extra metrics the trainer logged, aggregated like the others (``None`` where a fold lacks one)."""
+    names = sorted({name for f in folds for name in (f.metrics or {})})
+    return {name: aggregate([(f.metrics or {}).get(name) for f in folds]) for name in names}
+
+
+def _num(value: Any) -> float | None:
+    """A finite Python float, or None for None/NaN/inf."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _jsonable(obj: Any) -> Any:
+    """Recursively turn numpy types into Python ones and non-finite floats into None."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return _num(obj)
+    return obj
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+
+def write_report(
+    summary: dict[str, Any],
+    folds: list[FoldResult],
+    class_names: list[str],
+    out_dir: Path,
+    title: str = "Cross-validation report",
+    config_text: str | None = None,
+) -> dict[str, Path]:
+    """Write ``report.json``, ``report.md``, ``confusion_<level>.png`` and ``roc_<level>.png``.
+
+    Returns ``{"json": ..., "markdown": ..., "confusion_<level>": ..., "roc_<level>": ...}``; a ROC plot
+    is skipped for a level whose pooled labels hold a single class.
+
+    Example:
+        >>> paths = write_report(summary, folds, ["hc", "dep"], Path("runs/cv"))  # doctest: +SKIP
+        >>> sorted(paths)  # doctest: +SKIP
+        ['confusion_subject', 'json', 'markdown', 'roc_subject']
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for level, info in summary["levels"].items():
+        paths[f"confusion_{level}"] = plot_confusion(
+            np.array(info["confusion"]), class_names, out_dir / f"confusion_{level}.png", title=f"{level} level"
+        )
+        roc = plot_roc(folds, level, class_names, out_dir / f"roc_{level}.png")
+        if roc is not None:
+            paths[f"roc_{level}"] = roc
+    paths["json"] = out_dir / "report.json"
+    paths["json"].write_text(json.dumps(_jsonable(summary), indent=2, allow_nan=False) + "\n")
+    paths["markdown"] = out_dir / "report.md"
+    images = {k: p.name for k, p in paths.items() if p.suffix == ".png"}
+    paths["markdown"].write_text(render_markdown(summary, title, images, config_text))
+    return paths
+
+
+def fmt_mean_std(entry: dict[str, Any] | None, digits: int = 3) -> str:
+    """``"0.812 ± 0.041"`` from an :func:`aggregate` entry, ``"n/a"`` without a value.
+
+    Example:
+        >>> fmt_mean_std({"mean": 0.8123, "std": 0.0414})
+        '0.812 ± 0.041'
+    """
+    if not entry or entry.get("mean") is None:
+        return "n/a"
+    return f"{entry['mean']:.{digits}f} ± {entry['std']:.{digits}f}"
+
+
+def fmt_value(value: float | None, digits: int = 3) -> str:
+    """A number with ``digits`` decimals, ``"n/a"`` for None."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_ci(entry: dict[str, Any], digits: int = 3) -> str:
+    """``"[0.700, 0.890]"`` from a pooled entry with ``ci_low``/``ci_high``, ``"—"`` without a CI."""
+    if "ci_low" not in entry:
+        return "—"
+    return f"[{fmt_value(entry['ci_low'], digits)}, {fmt_value(entry['ci_high'], digits)}]"
+
+
+def render_markdown(
+    summary: dict[str, Any],
+    title: str = "Cross-validation report",
+    images: dict[str, str] | None = None,
+    config_text: str | None = None,
+) -> str:
+    """The Markdown report; ``images`` maps plot keys to file names relative to the report."""
+    levels = list(summary["levels"])
+    n_folds = len(summary["folds"])
+    lines = [
+        f"# {title}",
+        "",
+        f"{n_folds} folds · classes: {', '.join(summary['class_names'])} · levels: {', '.join(levels)}",
+        "",
+        f"## Metrics (mean ± std over {n_folds} folds)",
+        "",
+        *_md_table(
+            ["metric", *levels],
+            [
+                [name, *(fmt_mean_std(summary["levels"][lv]["metrics"].get(name)) for lv in levels)]
+                for name in summary["metric_names"]
+            ],
+        ),
+    ]
+    if "pooled" in summary["levels"].get("subject", {}):
+        lines += ["", *_md_pooled(summary)]
+    lines += ["", "## Class counts (pooled over folds)", "", *_md_counts(summary)]
+    lines += ["", "## Per fold", ""]
+    for level in levels:
+        lines += [f"### {level}", "", *_md_per_fold(summary, level), ""]
+    if summary.get("trainer_metrics"):
+        lines += ["## Metrics logged by the trainer", "", *_md_trainer(summary), ""]
+    if images:
+        lines += ["## Plots", ""]
+        for key, name in images.items():
+            lines += [f"[![{key}]({name})]({name})", ""]
+    if config_text:
+        lines += [
+            "## Config",
+            "",
+            "<details><summary>Config</summary>",
+            "",
+            "```yaml",
+            config_text.rstrip("\n"),
+            "```",
+            "",
+            "</details>",
+            "",
+        ]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Markdown table lines."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] * len(header)) + "|",
+        *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
+    ]
+
+
+def _md_pooled(summary: dict[str, Any]) -> list[str]:
+    """Subject-level pooled metrics with CIs."""
+    pooled = summary["levels"]["subject"]["pooled"]
+    boot = summary["bootstrap"]
+    pct = round(100 * (1 - boot["alpha"]))
+    rows = [
+        [name, fmt_value(pooled["metrics"][name]["value"]), fmt_ci(pooled["metrics"][name])]
+        for name in summary["metric_names"]
+        if name in pooled["metrics"]
+    ]
+    return [
+        f"## Subject level, pooled over folds (n = {pooled['n']})",
+        "",
+        f"{pct}% CI: stratified percentile bootstrap over subjects, {boot['n_boot']} resamples, seed {boot['seed']}.",
+        "",
+        *_md_table(["metric", "pooled", f"{pct}% CI"], rows),
+    ]
+
+
+def _md_counts(summary: dict[str, Any]) -> list[str]:
+    """Per-class counts table, rows = levels."""
+    names = summary["class_names"]
+    rows = [
+        [lv, *(info["counts"]["pooled"][c] for c in names), info["n"]]
+        for lv, info in summary["levels"].items()
+    ]
+    return _md_table(["level", *names, "total"], rows)
+
+
+def _md_per_fold(summary: dict[str, Any], level: str) -> list[str]:
+    """Per-fold table of one level: n, class counts, every metric."""
+    info = summary["levels"][level]
+    names, metrics = summary["class_names"], summary["metric_names"]
+    rows = [
+        [
+            fold,
+            info["n_per_fold"][i],
+            *(info["counts"]["per_fold"][i][c] for c in names),
+            *(fmt_value(info["metrics"][m]["per_fold"][i]) for m in metrics),
+        ]
+        for i, fold in enumerate(info["folds"])
+    ]
+    return _md_table(["fold", "n", *(f"n_{c}" for c in names), *metrics], rows)
+
+
+def _md_trainer(summary: dict[str, Any]) -> list[str]:
+    """Trainer-logged metrics: mean ± std and per-fold values."""
+    folds = summary["folds"]
+    rows = [
+        [name, fmt_mean_std(entry), *(fmt_value(v) for v in entry["per_fold"])]
+        for name, entry in summary["trainer_metrics"].items()
+    ]
+    return _md_table(["metric", "mean ± std", *(f"fold {f}" for f in folds)], rows)
+
+
+def format_metrics_table(summary: dict[str, Any], digits: int = 3) -> str:
+    """Compact plain-text table (metrics × levels, mean ± std; subject pooled value and CI) for a console.
+
+    Example:
+        >>> p = LevelPredictions(["s1", "s2"], [0, 1], [[0.8, 0.2], [0.3, 0.7]])
+        >>> print(format_metrics_table(summarize_folds([FoldResult(0, {"subject": p})], ["hc", "dep"], n_boot=20)))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        metric             subject        subject pooled [95% CI]
+        macro_f1           1.000 ± 0.000  1.000 [1.000, 1.000]
+        accuracy           1.000 ± 0.000  1.000 [1.000, 1.000]
+        balanced_accuracy  1.000 ± 0.000  1.000 [1.000, 1.000]
+        macro_precision    1.000 ± 0.000  1.000
+        macro_recall       1.000 ± 0.000  1.000
+        auroc              1.000 ± 0.000  1.000 [1.000, 1.000]
+        f1_hc              1.000 ± 0.000  1.000
+        f1_dep             1.000 ± 0.000  1.000
+    """
+    levels = list(summary["levels"])
+    pooled = summary["levels"].get("subject", {}).get("pooled")
+    pct = round(100 * (1 - summary.get("bootstrap", {}).get("alpha", CI_ALPHA)))
+    header = ["metric", *levels] + ([f"subject pooled [{pct}% CI]"] if pooled else [])
+    rows = [header]
+    for name in summary["metric_names"]:
+        row = [name, *(fmt_mean_std(summary["levels"][lv]["metrics"].get(name), digits) for lv in levels)]
+        if pooled:
+            entry = pooled["metrics"].get(name, {"value": None})
+            ci = fmt_ci(entry, digits)
+            row.append(fmt_value(entry["value"], digits) + ("" if ci == "—" else f" {ci}"))
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+# --------------------------------------------------------------------------------------------- plots
+
+
+def _new_figure(size: tuple[float, float]) -> Figure:
+    """A pyplot-free figure on the Agg canvas (no global backend switch, nothing leaks)."""
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: Path, title: str = "") -> Path:
+    """Save a confusion-matrix heat map with counts annotated; rows = true, columns = predicted."""
+    k = len(class_names)
+    size = max(3.5, 1.0 + 0.8 * k)
+    fig = _new_figure((size + 0.8, size))
+    ax = fig.subplots()
+    im = ax.imshow(cm, cmap="Blues", vmin=0)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    threshold = cm.max() / 2 if cm.size and cm.max() > 0 else 0.5
+    for i in range(k):
+        for j in range(k):
+            color = "white" if cm[i, j] > threshold else "black"
+            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", color=color)
+    ax.set_xticks(range(k), list(class_names), rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center")
+    ax.set_yticks(range(k), list(class_names))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"Confusion, {title} (pooled)" if title else "Confusion (pooled)")
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def plot_roc(folds: Sequence[FoldResult], level: str, class_names: Sequence[str], path: Path) -> Path | None:
+    """Save ROC curves of one level: binary, one per fold plus pooled; multi-class, one-vs-rest pooled.
+
+    Returns None (and writes nothing) when the pooled labels hold a single class.
+    """
+    parts = [(f.fold, f.predictions[level]) for f in folds if level in f.predictions]
+    if not parts:
+        return None
+    pooled = LevelPredictions.concat([p for _, p in parts])
+    if len(np.unique(pooled.y_true)) < 2:
+        return None
+    fig = _new_figure((5.0, 4.5))
+    ax = fig.subplots()
+    if len(class_names) == 2:
+        for fold, p in parts:
+            _roc_line(ax, p.y_true == 1, p.probs[:, 1], f"fold {fold}", lw=1.0, alpha=0.6)
+        _roc_line(ax, pooled.y_true == 1, pooled.probs[:, 1], "pooled", lw=2.5, color="black")
+        ax.set_title(f"ROC, {level} level ({class_names[1]} vs {class_names[0]})")
+    else:
+        for k, name in enumerate(class_names):
+            _roc_line(ax, pooled.y_true == k, pooled.probs[:, k], f"{name} vs rest", lw=1.8)
+        ax.set_title(f"ROC, {level} level (one-vs-rest, pooled)")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(loc="lower right", fontsize="small")
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def _roc_line(ax: Any, positive: np.ndarray, scores: np.ndarray, label: str, **style: Any) -> None:
+    """Draw one ROC curve with its AUC in the label; skipped when ``positive`` is all one value."""
+    if positive.all() or not positive.any():
+        return
+    fpr, tpr, _ = roc_curve(positive, scores)
+    ax.plot(fpr, tpr, label=f"{label} (AUC {roc_auc_score(positive, scores):.3f})", **style)

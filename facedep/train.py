@@ -1,0 +1,138 @@
+"""Fit, test the best checkpoint, and write ``metrics.json`` and prediction tables for one run.
+
+Example:
+    python scripts/train.py --config configs/demo.yaml --trainer.max_epochs 5 --run.name quick
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_only
+from rich.console import Console
+from rich.table import Table
+
+from facedep.cli import MONITOR, FacedepCLI
+
+console = Console()
+
+
+def _checkpoint_callback(cli: FacedepCLI) -> ModelCheckpoint | None:
+    return next((c for c in cli.trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+
+
+def _resume_path(cli: FacedepCLI) -> str | None:
+    last = cli.run_dir / "checkpoints" / "last.ckpt"
+    if cli.config["run"]["resume"] and last.exists():
+        console.print(f"Resuming from {last}")
+        return str(last)
+    return None
+
+
+def write_predictions(model, datamodule, stage: str, run_dir: Path) -> dict[str, Path]:  # noqa: ANN001
+    """``predictions_<stage>_<level>.csv``: id, name, y_true, prob_<class> per level."""
+    names = datamodule.sample_names() if hasattr(datamodule, "sample_names") else {}
+    paths = {}
+    for level, pred in model.predictions.get(stage, {}).items():
+        ids = pred["ids"].tolist()
+        frame = pd.DataFrame({"id": ids, "name": [names.get(level, {}).get(i, str(i)) for i in ids], "y_true": pred["y"].tolist()})
+        for k, class_name in enumerate(model.class_names):
+            frame[f"prob_{class_name}"] = pred["probs"][:, k].tolist()
+        paths[level] = run_dir / f"predictions_{stage}_{level}.csv"
+        frame.to_csv(paths[level], index=False)
+    return paths
+
+
+def print_metrics(metrics: dict[str, float], stage: str = "test") -> None:
+    table = Table(title=f"{stage} metrics")
+    table.add_column("metric")
+    levels = ("window", "video", "subject")
+    for level in levels:
+        table.add_column(level, justify="right")
+    names = sorted({k.split("/")[-1] for k in metrics if k.startswith(f"{stage}/") and k.count("/") == 2})
+    names.sort(key=lambda n: (n != "macro_f1", n))
+    for name in names:
+        table.add_row(name, *[f"{metrics.get(f'{stage}/{lv}/{name}', float('nan')):.3f}" for lv in levels])
+    console.print(table)
+
+
+def run_training(args: list[str] | None = None) -> dict:
+    """Build everything from config + overrides, fit, test, write artefacts; returns ``metrics.json``."""
+    started = time.perf_counter()
+    cli = FacedepCLI(args=args)
+    run_dir = cli.run_dir
+    trainer, model, datamodule = cli.trainer, cli.model, cli.datamodule
+    trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_path(cli))
+    fit_seconds = time.perf_counter() - started
+
+    checkpoint = _checkpoint_callback(cli)
+    best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    result: dict = {
+        "run_dir": str(run_dir),
+        "best_checkpoint": best,
+        "best_val_score": float(checkpoint.best_model_score) if checkpoint and checkpoint.best_model_score is not None else None,
+        "monitor": MONITOR,
+        "epochs": trainer.current_epoch,
+        "fit_seconds": round(fit_seconds, 2),
+    }
+    if cli.config["run"]["test"]:
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+        result["test"] = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+        result["confusion_matrices"] = {
+            level: m.tolist() for level, m in getattr(model, "confusion_matrices", {}).get("test", {}).items()
+        }
+    result["class_names"] = list(getattr(model, "class_names", []))
+    result["data"] = getattr(datamodule, "data_report", {})
+    result["total_seconds"] = round(time.perf_counter() - started, 2)
+    _write_outputs(trainer, model, datamodule, run_dir, result)
+    _finish_trackers(trainer)
+    return result
+
+
+def _finish_trackers(trainer) -> None:  # noqa: ANN001
+    """Close W&B runs so the next run in this process (a cross-validation fold) starts a new one."""
+    for logger in trainer.loggers:
+        if logger.__class__.__name__ == "WandbLogger" and trainer.is_global_zero:
+            logger.experiment.finish()
+
+
+@rank_zero_only
+def _write_outputs(trainer, model, datamodule, run_dir: Path, result: dict) -> None:  # noqa: ANN001
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if hasattr(datamodule, "write_report"):
+        datamodule.write_report(run_dir / "data_report.json")
+    result["predictions"] = {k: str(v) for k, v in write_predictions(model, datamodule, "test", run_dir).items()}
+    (run_dir / "metrics.json").write_text(json.dumps(result, indent=2))
+    _print_data_summary(result.get("data", {}))
+    if "test" in result:
+        print_metrics(result["test"])
+    for logger in trainer.loggers:
+        if logger.__class__.__name__ == "WandbLogger":
+            logger.experiment.summary.update({k: v for k, v in result.get("test", {}).items()})
+    console.print(f"Run folder: {run_dir}  (metrics.json, config.yaml, metrics.csv, checkpoints/, data_report.json)")
+
+
+def _print_data_summary(report: dict) -> None:
+    for stage in ("train", "val", "test"):
+        part = report.get(stage)
+        if not part:
+            continue
+        frames = part["frames"]
+        console.print(
+            f"[bold]{stage}[/]: {part['subjects']} subjects, {part['videos']} videos, {part['windows']} windows; "
+            f"frames kept {frames['kept']}/{frames['frames']} (failed {frames['dropped_failed']}, "
+            f"low confidence {frames['dropped_low_confidence']}, NaN {frames['dropped_nan']})"
+        )
+    if report.get("files_skipped"):
+        console.print(f"[yellow]skipped {len(report['files_skipped'])} file(s) with no usable frame[/]")
+
+
+def main(args: list[str] | None = None) -> int:
+    torch.set_float32_matmul_precision("high")
+    run_training(args)
+    return 0

@@ -1,0 +1,6 @@
+"""Models: LightningModules (tasks), plain nets in ``nets``, losses and metrics."""
+
+from lightning_modules.base import BaseClassifier
+from lightning_modules.sequence_classifier import SequenceClassifier
+
+__all__ = ["BaseClassifier", "SequenceClassifier"]

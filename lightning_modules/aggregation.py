@@ -1,0 +1,38 @@
+"""Window predictions -> video -> subject: mean probability per group.
+
+Example:
+    >>> probs = torch.tensor([[0.2, 0.8], [0.4, 0.6], [0.9, 0.1]])
+    >>> ids, p, y = aggregate_mean(probs, torch.tensor([7, 7, 3]), torch.tensor([1, 1, 0]))
+    >>> ids.tolist(), [round(v, 4) for v in p[:, 1].tolist()], y.tolist()
+    ([3, 7], [0.1, 0.7], [0, 1])
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def aggregate_mean(
+    probs: torch.Tensor, group: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean probability and majority label per group id (sorted ids).
+
+    Ties in the majority vote go to the larger class index (the positive class in binary tasks).
+    """
+    ids, inverse = torch.unique(group, sorted=True, return_inverse=True)
+    num_groups, num_classes = len(ids), probs.shape[1]
+    sums = torch.zeros(num_groups, num_classes, dtype=probs.dtype, device=probs.device).index_add_(0, inverse, probs)
+    counts = torch.bincount(inverse, minlength=num_groups).to(probs.dtype).unsqueeze(1)
+    votes = torch.zeros(num_groups, num_classes, device=probs.device).index_add_(
+        0, inverse, torch.nn.functional.one_hot(labels, num_classes).float()
+    )
+    tie_break = torch.arange(num_classes, device=probs.device) * 1e-3
+    return ids, sums / counts, (votes + tie_break).argmax(dim=1)
+
+
+def dedupe(index: torch.Tensor, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Keep the first occurrence of every sample index (distributed samplers repeat samples to pad)."""
+    unique, inverse = torch.unique(index, return_inverse=True)
+    first = torch.full((len(unique),), len(index), dtype=torch.long, device=index.device)
+    first = first.scatter_reduce(0, inverse, torch.arange(len(index), device=index.device), reduce="amin")
+    return (index[first],) + tuple(t[first] for t in tensors)

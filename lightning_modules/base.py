@@ -1,0 +1,163 @@
+"""BaseClassifier: what every facedep classification task shares.
+
+Loss with class weights (inside the loss module, so they land in the checkpoint), metric
+collections per stage, window -> video -> subject aggregation in validation and test, and the
+optimiser and scheduler from config. Subclasses only build ``self.net`` and may override
+``forward``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Literal
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+
+from lightning_modules.aggregation import aggregate_mean, dedupe
+from lightning_modules.losses import ClassificationLoss
+from lightning_modules.metrics import LEVELS, classification_metrics, confusion_matrix_metric
+
+LevelPredictions = dict[str, torch.Tensor]  # ids, y, probs
+
+
+class BaseClassifier(pl.LightningModule):
+    """Shared training/evaluation logic. Batches are dicts with ``x, y, video, subject, index``.
+
+    Args:
+        num_classes: number of classes (linked from the DataModule by the CLI).
+        class_names: display names (linked from the DataModule).
+        loss: ``ce`` (cross-entropy over K logits) or ``bce`` (binary, one logit, pos_weight).
+        focal_gamma: > 0 turns the loss into focal loss.
+        class_weights: ``auto`` (from the DataModule's training labels), ``none``, or a list.
+        optimizer / lr_scheduler: callables from config (``class_path`` + ``init_args``).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 2,
+        class_names: list[str] | None = None,
+        loss: Literal["ce", "bce"] = "ce",
+        focal_gamma: float = 0.0,
+        class_weights: Literal["auto", "none"] | list[float] = "auto",
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        lr_scheduler: LRSchedulerCallable | None = None,
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.class_names = class_names or [str(i) for i in range(num_classes)]
+        self.loss_fn = ClassificationLoss(num_classes, kind=loss, focal_gamma=focal_gamma)
+        self.class_weights_mode = class_weights
+        if isinstance(class_weights, list):
+            self.loss_fn.set_class_weights(torch.tensor(class_weights, dtype=torch.float32))
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = lr_scheduler
+        self.train_metrics = classification_metrics(num_classes, prefix="train/window/")
+        self.eval_metrics = nn.ModuleDict(
+            {
+                f"{stage}_{level}": classification_metrics(num_classes, prefix=f"{stage}/{level}/", sync_on_compute=False)
+                for stage in ("val", "test")
+                for level in LEVELS
+            }
+        )
+        self.confusion = confusion_matrix_metric(num_classes, sync_on_compute=False)
+        self._outputs: dict[str, list[dict[str, torch.Tensor]]] = defaultdict(list)
+        self.predictions: dict[str, dict[str, LevelPredictions]] = {}
+        self.confusion_matrices: dict[str, dict[str, torch.Tensor]] = {}
+
+    @property
+    def num_outputs(self) -> int:
+        """Logits the net must produce: 1 for ``bce``, else ``num_classes``."""
+        return 1 if self.loss_fn.kind == "bce" else self.num_classes
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        weights = getattr(datamodule, "class_weights", None)
+        if stage == "fit" and self.class_weights_mode == "auto" and weights is not None:
+            self.loss_fn.set_class_weights(weights)
+
+    # ---- steps -----------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits = self(batch["x"])
+        loss = self.loss_fn(logits, batch["y"])
+        self.train_metrics.update(self.loss_fn.probabilities(logits.detach().float()), batch["y"])
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(batch["y"]))
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict(self.train_metrics.compute())
+        self.train_metrics.reset()
+
+    def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
+        logits = self(batch["x"])
+        loss = self.loss_fn(logits, batch["y"])
+        self.log(f"{stage}/loss", loss, prog_bar=stage == "val", sync_dist=True, batch_size=len(batch["y"]))
+        self._outputs[stage].append(
+            {
+                "probs": self.loss_fn.probabilities(logits.float()).detach(),
+                "y": batch["y"],
+                "video": batch["video"],
+                "subject": batch["subject"],
+                "index": batch["index"],
+            }
+        )
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    # ---- aggregation -------------------------------------------------------------------------
+    def _gathered(self, stage: str) -> dict[str, torch.Tensor]:
+        """All ranks' outputs of this epoch, each sample once."""
+        outputs = self._outputs.pop(stage, [])
+        keys = ("probs", "y", "video", "subject", "index")
+        local = {k: torch.cat([o[k] for o in outputs]) if outputs else torch.zeros(0) for k in keys}
+        if self.trainer.world_size > 1:
+            gathered = self.all_gather(local)
+            local = {k: v.reshape(-1, *v.shape[2:]) for k, v in gathered.items()}
+        index, probs, y, video, subject = dedupe(local["index"], local["probs"], local["y"], local["video"], local["subject"])
+        return {"index": index, "probs": probs, "y": y, "video": video, "subject": subject}
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        data = self._gathered(stage)
+        if len(data["index"]) == 0:
+            return
+        levels: dict[str, LevelPredictions] = {"window": {"ids": data["index"], "y": data["y"], "probs": data["probs"]}}
+        video_ids, video_probs, video_y = aggregate_mean(data["probs"], data["video"], data["y"])
+        levels["video"] = {"ids": video_ids, "y": video_y, "probs": video_probs}
+        video_subject = torch.zeros(int(data["video"].max()) + 1, dtype=torch.long, device=data["video"].device)
+        video_subject[data["video"]] = data["subject"]
+        subject_ids, subject_probs, subject_y = aggregate_mean(video_probs, video_subject[video_ids], video_y)
+        levels["subject"] = {"ids": subject_ids, "y": subject_y, "probs": subject_probs}
+
+        self.predictions[stage] = {k: {n: t.detach().cpu() for n, t in v.items()} for k, v in levels.items()}
+        self.confusion_matrices[stage] = {}
+        for level, pred in levels.items():
+            metrics = self.eval_metrics[f"{stage}_{level}"]
+            metrics.update(pred["probs"], pred["y"])
+            self.log_dict(metrics.compute(), prog_bar=stage == "val" and level == "subject")
+            metrics.reset()
+            self.confusion.update(pred["probs"], pred["y"])
+            self.confusion_matrices[stage][level] = self.confusion.compute().cpu()
+            self.confusion.reset()
+
+    # ---- optimisation ------------------------------------------------------------------------
+    def configure_optimizers(self):  # noqa: ANN201 (Lightning accepts several return shapes)
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        config = {"scheduler": scheduler, "interval": "epoch"}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config["monitor"] = "val/loss"
+        return {"optimizer": optimizer, "lr_scheduler": config}
