@@ -7,6 +7,7 @@ Every run lives in ``<run.output_dir>/<run.name>/``: ``config.yaml`` (fully reso
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.loggers import WandbLogger
 
+from facedep.config_hints import hints_for_args
 from facedep.tracking import make_loggers
 
 MONITOR = "val/subject/macro_f1"
@@ -62,6 +64,20 @@ class FacedepCLI(LightningCLI):
         parser.link_arguments("data.num_channels", "model.init_args.in_channels", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.link_arguments("data.class_names", "model.init_args.class_names", apply_on="instantiate")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse; on failure also name mistyped keys and list the valid ones."""
+        try:
+            super().parse_arguments(parser, args)
+        except SystemExit as exc:
+            if exc.code and isinstance(args, list):
+                try:
+                    hints = hints_for_args(args)
+                except Exception:  # noqa: BLE001 (hints are best effort; the parser's error stands)
+                    hints = []
+                for hint in hints:
+                    sys.stderr.write(f"error: {hint}\n")
+            raise
 
     @property
     def run_dir(self) -> Path:

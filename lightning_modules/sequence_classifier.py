@@ -47,7 +47,7 @@ class SequenceClassifier(BaseClassifier):
         lr_scheduler: LRSchedulerCallable | None = None,
     ) -> None:
         super().__init__(num_classes, class_names, loss, focal_gamma, class_weights, optimizer, lr_scheduler)
-        self.save_hyperparameters(ignore=["net", "optimizer", "lr_scheduler"])
+        self.save_hyperparameters()
         self.in_channels = in_channels
         self.net = net(in_channels, self.num_outputs)
 
