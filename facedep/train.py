@@ -122,14 +122,19 @@ def _print_data_summary(report: dict) -> None:
         part = report.get(stage)
         if not part:
             continue
-        frames = part["frames"]
-        console.print(
-            f"[bold]{stage}[/]: {part['subjects']} subjects, {part['videos']} videos, {part['windows']} windows; "
-            f"frames kept {frames['kept']}/{frames['frames']} (failed {frames['dropped_failed']}, "
-            f"low confidence {frames['dropped_low_confidence']}, NaN {frames['dropped_nan']})"
-        )
+        counts = ", ".join(f"{v} {k}" for k, v in part.items() if isinstance(v, int))
+        line = f"[bold]{stage}[/]: {counts}"
+        frames = part.get("frames")
+        if isinstance(frames, dict):
+            line += (
+                f"; frames kept {frames['kept']}/{frames['frames']} (failed {frames['dropped_failed']}, "
+                f"low confidence {frames['dropped_low_confidence']}, NaN {frames['dropped_nan']})"
+            )
+        console.print(line)
     if report.get("files_skipped"):
         console.print(f"[yellow]skipped {len(report['files_skipped'])} file(s) with no usable frame[/]")
+    if report.get("identity_leakage"):
+        console.print("[bold red]identity leakage: frames of one person are in several splits (no group column)[/]")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -152,3 +152,15 @@ def test_class_weights_come_from_training_windows(tmp_path: Path) -> None:
     dm.setup("fit")
     counts = np.bincount(dm.datasets["train"].window_labels(), minlength=2)
     np.testing.assert_allclose(dm.class_weights.numpy(), counts.sum() / (2 * counts), rtol=1e-5)
+
+
+def test_nan_frames_are_dropped_and_counted(tmp_path: Path) -> None:
+    rows = _six_subjects(tmp_path)
+    values = np.random.default_rng(9).uniform(0, 2, size=(60, len(ALL_AU_COLUMNS)))
+    values[:, len(INTENSITY_COLUMNS):] = values[:, len(INTENSITY_COLUMNS):] > 1
+    values[[3, 10, 11], 2] = np.nan
+    rows[0]["path"] = str(make_openface_csv(tmp_path / "nan.csv", values))
+    dm = AUSequenceDataModule(str(_manifest(tmp_path, rows)), num_folds=3, window=16, cache_dir=None)
+    dm.setup("fit")
+    assert sum(dm.data_report[s]["frames"]["dropped_nan"] for s in ("train", "val", "test")) == 3
+    assert not any(np.isnan(seq).any() for ds in dm.datasets.values() for seq in ds.sequences)

@@ -95,3 +95,14 @@ def _data_args(tiny_args: list[str]) -> dict:
 def test_script_help_runs() -> None:
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "--run.resume" in out.stdout and "--print_config" in out.stdout
+
+
+def test_binary_focal_loss_with_pos_weight_trains(tiny_args: list[str]) -> None:
+    from lightning_modules import SequenceClassifier
+
+    result = run_training(tiny_args + ["--model.init_args.loss", "bce", "--model.init_args.focal_gamma", "2.0", "--trainer.max_epochs", "1"])
+    model = SequenceClassifier.load_from_checkpoint(result["best_checkpoint"])
+    assert model.net.head.out_features == 1  # one logit for BCE
+    weights = result["data"]["class_weights"]
+    assert model.loss_fn.class_weights.tolist() == pytest.approx(weights)
+    assert 0.0 <= result["test"]["test/subject/auroc"] <= 1.0
