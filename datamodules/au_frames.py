@@ -8,80 +8,37 @@ frame-level and leaks identity, which the run says loudly and records in its dat
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytorch_lightning as pl
-import torch
 from pytorch_lightning.utilities import rank_zero_warn
-from torch.utils.data import DataLoader
 
-from datamodules.au_channels import resolve_channels
-from datamodules.cache import DEFAULT_CACHE_DIR, ArrayCache
+from datamodules.base import STAGES, SubjectDataModule
 from datamodules.frame_dataset import FrameDataset
 from datamodules.io.au_table import ALL_AU_COLUMNS, DataFormatError
 from datamodules.labels import encode_labels
 from datamodules.manifest import load_manifest
-from datamodules.splits import assert_disjoint, subject_kfold_split, subject_labels
 from datamodules.standardize import ChannelScaler
 from lightning_modules.losses import class_weights_from_labels
 
-STAGES = ("train", "val", "test")
 CACHE_NAMESPACE = "au-severity-v1"
 
 
-class AUFrameDataModule(pl.LightningDataModule):
+class AUFrameDataModule(SubjectDataModule):
     """Frame vectors ``(C,)`` for MLP-style models; scaler and class weights from training subjects.
 
-    Args mirror :class:`~datamodules.au_sequence.AUSequenceDataModule`; ``label_column`` names the
-    CSV's label column (used for the cache of the parsed CSV).
+    Args:
+        label_column: the CSV's label column (read when the CSV is parsed into the cache).
+        **kwargs: see :class:`~datamodules.base.SubjectDataModule`; for the AU severity CSV set
+            ``classes: [0, 1, 2, 3]`` and ``channels: both`` (its 35 AU columns).
     """
 
-    def __init__(
-        self,
-        manifest: str,
-        classes: list[str | int] = [0, 1, 2, 3],
-        class_names: list[str] | None = ["healthy", "mild", "moderate", "severe"],
-        channels: str | list[str] = "both",
-        label_column: str = "label",
-        split: Literal["kfold", "column"] = "kfold",
-        fold: int = 0,
-        num_folds: int = 5,
-        val_folds: int = 1,
-        standardize: bool = True,
-        batch_size: int = 1024,
-        num_workers: int = 0,
-        cache_dir: str | None = str(DEFAULT_CACHE_DIR),
-        seed: int = 0,
-    ) -> None:
-        super().__init__()
+    def __init__(self, manifest: str, label_column: str = "label", **kwargs: Any) -> None:
+        super().__init__(manifest, **kwargs)
         self.save_hyperparameters()
-        self.manifest_path = manifest
-        self.classes = list(classes)
-        self.class_names = class_names or [str(c) for c in classes]
-        if len(self.class_names) != len(self.classes):
-            raise ValueError(f"class_names {self.class_names} and classes {self.classes} differ in length")
-        self.channels = resolve_channels(channels)
         self.label_column = label_column
-        self.split, self.fold, self.num_folds, self.val_folds = split, fold, num_folds, val_folds
-        self.standardize, self.batch_size, self.num_workers = standardize, batch_size, num_workers
-        self.cache = ArrayCache(cache_dir)
-        self.seed = seed
-        self.datasets: dict[str, FrameDataset] = {}
-        self.class_weights: torch.Tensor | None = None
-        self.data_report: dict = {}
         self.subject_names: list[str] = []
-
-    @property
-    def num_channels(self) -> int:
-        return len(self.channels)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
 
     def _load_values(self, path: str) -> np.ndarray:
         from datamodules.io.au_severity import read_au_severity_csv
@@ -122,12 +79,7 @@ class AUFrameDataModule(pl.LightningDataModule):
                 f"{self.manifest_path}: every subject has exactly one frame, so this split is frame-level and "
                 "LEAKS IDENTITY (the same person's frames land in train and test). Name a group column."
             )
-        if self.split == "column":
-            parts = {s: sorted(frames.loc[frames["split"] == s, "subject_id"].unique()) for s in STAGES}
-        else:
-            per_subject = subject_labels(frames)
-            parts = subject_kfold_split(per_subject.index.to_numpy(), per_subject.to_numpy(), self.fold, self.num_folds, self.val_folds, self.seed)
-        assert_disjoint(parts)
+        parts = self.assign_splits(frames)
         self.subject_names = sorted(frames["subject_id"].unique())
         codes = pd.Series(np.arange(len(self.subject_names)), index=self.subject_names)
         subject_index = codes.loc[frames["subject_id"]].to_numpy()
@@ -156,24 +108,6 @@ class AUFrameDataModule(pl.LightningDataModule):
             "class_weights": self.class_weights.tolist(),
         }
 
-    def write_report(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.data_report, indent=2))
-        return path
-
     def sample_names(self) -> dict[str, dict[int, str]]:
         names = dict(enumerate(self.subject_names))
         return {"video": names, "subject": names}
-
-    def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False)

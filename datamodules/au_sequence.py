@@ -8,103 +8,54 @@ Example (YAML):
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import pytorch_lightning as pl
-import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from rich.progress import track
-from torch.utils.data import DataLoader
 
-from datamodules.au_channels import resolve_channels
 from datamodules.au_loading import FrameMaskReport, load_au_table, valid_frames
-from datamodules.cache import DEFAULT_CACHE_DIR, ArrayCache
+from datamodules.base import STAGES, SubjectDataModule
 from datamodules.io.au_table import DataFormatError
 from datamodules.labels import encode_labels
 from datamodules.manifest import load_manifest
-from datamodules.splits import assert_disjoint, subject_kfold_split, subject_labels
+from datamodules.splits import subject_labels
 from datamodules.standardize import ChannelScaler
 from datamodules.window_dataset import WindowDataset
 from lightning_modules.losses import class_weights_from_labels
 
-STAGES = ("train", "val", "test")
 
-
-class AUSequenceDataModule(pl.LightningDataModule):
+class AUSequenceDataModule(SubjectDataModule):
     """Windows of AU sequences; subject-level folds; scaler and class weights from training subjects.
 
     Args:
-        manifest: CSV/Parquet with ``subject_id, path, label`` (+ optional ``split, session``).
-        classes: the label values, in class-index order; other labels are an error.
-        class_names: display names (default: ``classes`` as text).
-        channels: ``intensity``, ``presence``, ``both`` or a list of AU names (``AU04``, ``AU12_c``).
-        window: frames per window; ``stride``: step between training windows;
-            ``eval_stride``: step for validation/test windows (default: ``window``, no overlap).
+        window: frames per window; stride: step between training windows;
+            eval_stride: step between validation/test windows (default: ``window``, no overlap).
         min_confidence: frames with lower tracker confidence are dropped (and counted).
-        split: ``kfold`` (stratified subject-level folds) or ``column`` (the manifest's ``split``).
-        fold, num_folds, val_folds: which fold is test; how many folds go to validation.
-        standardize: z-score channels with statistics of training frames only.
-        cache_dir: where parsed files are cached by content (``null`` disables).
         file_format: ``auto`` or one reader (``openface``, ``opendbm``, ``daic-woz``).
+        **kwargs: see :class:`~datamodules.base.SubjectDataModule` (manifest, classes, channels,
+            split, fold, num_folds, batch_size, cache_dir, ...).
     """
 
     def __init__(
         self,
         manifest: str,
-        classes: list[str | int] = [0, 1],
-        class_names: list[str] | None = None,
-        channels: str | list[str] = "intensity",
         window: int = 64,
         stride: int = 16,
         eval_stride: int | None = None,
         min_confidence: float = 0.8,
-        split: Literal["kfold", "column"] = "kfold",
-        fold: int = 0,
-        num_folds: int = 5,
-        val_folds: int = 1,
-        standardize: bool = True,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool | None = None,
-        cache_dir: str | None = str(DEFAULT_CACHE_DIR),
         file_format: Literal["auto", "openface", "opendbm", "daic-woz"] = "auto",
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(manifest, **kwargs)
         self.save_hyperparameters()
-        self.manifest_path = manifest
-        self.classes = list(classes)
-        self.class_names = class_names or [str(c) for c in classes]
-        if len(self.class_names) != len(self.classes):
-            raise ValueError(f"class_names {self.class_names} and classes {self.classes} differ in length")
-        self.channels = resolve_channels(channels)
         self.window, self.stride = window, stride
         self.eval_stride = eval_stride or window
         self.min_confidence = min_confidence
-        self.split, self.fold, self.num_folds, self.val_folds = split, fold, num_folds, val_folds
-        self.standardize = standardize
-        self.batch_size, self.num_workers = batch_size, num_workers
-        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
-        self.cache = ArrayCache(cache_dir)
         self.file_format = file_format
-        self.seed = seed
-        self.datasets: dict[str, WindowDataset] = {}
         self.scaler: ChannelScaler | None = None
-        self.class_weights: torch.Tensor | None = None
-        self.data_report: dict = {}
         self.videos: pd.DataFrame | None = None
-
-    @property
-    def num_channels(self) -> int:
-        return len(self.channels)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
 
     # ---- loading -------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -115,25 +66,12 @@ class AUSequenceDataModule(pl.LightningDataModule):
         for path in track(manifest["path"].unique(), description="Caching AU files", transient=True):
             load_au_table(path, self.cache, self.file_format)
 
-    def _assign_splits(self, videos: pd.DataFrame) -> dict[str, list[str]]:
-        if self.split == "column":
-            if "split" not in videos.columns:
-                raise DataFormatError(f"{self.manifest_path}: split='column' but the manifest has no 'split' column")
-            parts = {s: sorted(videos.loc[videos["split"] == s, "subject_id"].unique()) for s in STAGES}
-        else:
-            per_subject = subject_labels(videos)
-            parts = subject_kfold_split(
-                per_subject.index.to_numpy(), per_subject.to_numpy(), self.fold, self.num_folds, self.val_folds, self.seed
-            )
-        assert_disjoint(parts)
-        return parts
-
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
         videos = load_manifest(self.manifest_path)
         videos["label_index"] = encode_labels(videos["label"], self.classes, self.manifest_path)
-        parts = self._assign_splits(videos)
+        parts = self.assign_splits(videos)
         subject_codes = {s: i for i, s in enumerate(sorted(videos["subject_id"].unique()))}
         videos["subject_index"] = videos["subject_id"].map(subject_codes)
         videos["video_index"] = np.arange(len(videos))
@@ -197,39 +135,10 @@ class AUSequenceDataModule(pl.LightningDataModule):
                 if len(rows)
                 else {},
                 "frames": reports[name].as_dict(),
+                "subject_ids": sorted(rows["subject_id"].unique().tolist()),
             }
         report["class_weights"] = self.class_weights.tolist() if self.class_weights is not None else None
         return report
-
-    def write_report(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.data_report, indent=2))
-        return path
-
-    # ---- loaders -------------------------------------------------------------------------
-    def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.datasets[name],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-            drop_last=False,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
 
     # ---- metadata for aggregation and checkpoints -----------------------------------------
     def sample_names(self) -> dict[str, dict[int, str]]:

@@ -88,7 +88,7 @@ def cross_validate(config: str | None, folds: int, overrides: list[str], n_boot:
     config_text = Path(config).read_text() if config else None
     paths = write_report(summary, results, class_names, cv_dir, title=f"Cross-validation: {name}", config_text=config_text)
     _log_to_wandb(summary, paths, project, f"{name}-cv", cv_dir, wandb_mode)
-    console.print(format_metrics_table(summary))
+    print(format_metrics_table(summary))
     console.print(f"Report: {paths['markdown']}  ({summary['seconds']} s for {folds} folds)")
     return summary
 

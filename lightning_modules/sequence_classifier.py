@@ -11,10 +11,9 @@ Example (YAML):
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any
 
 import torch
-from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
 from lightning_modules.base import BaseClassifier
@@ -31,22 +30,12 @@ class SequenceClassifier(BaseClassifier):
         net: the net's ``class_path``/``init_args`` without ``in_channels``/``num_classes``,
             which come from the data.
         in_channels: channels per frame (linked from the DataModule by the CLI).
-        Other arguments: see :class:`BaseClassifier`.
+        **kwargs: see :class:`~lightning_modules.base.BaseClassifier` (num_classes, loss,
+            focal_gamma, class_weights, optimizer, lr_scheduler, ...).
     """
 
-    def __init__(
-        self,
-        net: NetFactory = RecurrentNet,
-        in_channels: int = 17,
-        num_classes: int = 2,
-        class_names: list[str] | None = None,
-        loss: Literal["ce", "bce"] = "ce",
-        focal_gamma: float = 0.0,
-        class_weights: Literal["auto", "none"] | list[float] = "auto",
-        optimizer: OptimizerCallable = torch.optim.AdamW,
-        lr_scheduler: LRSchedulerCallable | None = None,
-    ) -> None:
-        super().__init__(num_classes, class_names, loss, focal_gamma, class_weights, optimizer, lr_scheduler)
+    def __init__(self, net: NetFactory = RecurrentNet, in_channels: int = 17, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.save_hyperparameters()
         self.in_channels = in_channels
         self.net = net(in_channels, self.num_outputs)

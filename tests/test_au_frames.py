@@ -57,7 +57,7 @@ def test_grouped_frames_are_split_by_subject_and_learned(tmp_path: Path) -> None
 
 def test_frame_level_split_warns_about_identity_leakage(tmp_path: Path) -> None:
     manifest = _manifest(tmp_path, group=False)
-    dm = AUFrameDataModule(str(manifest), num_folds=4, cache_dir=None)
+    dm = AUFrameDataModule(str(manifest), classes=[0, 1, 2, 3], num_folds=4, cache_dir=None)
     with pytest.warns(UserWarning, match="LEAKS IDENTITY"):
         dm.setup("fit")
     assert dm.data_report["identity_leakage"] is True
@@ -70,4 +70,4 @@ def test_row_past_the_end_names_the_file(tmp_path: Path) -> None:
     frames.loc[5, "row"] = 99999
     frames.to_parquet(manifest)
     with pytest.raises(ValueError, match=r"row 99999 is past the end of .*AU_features.csv"):
-        AUFrameDataModule(str(manifest), num_folds=4, cache_dir=None).setup("fit")
+        AUFrameDataModule(str(manifest), classes=[0, 1, 2, 3], num_folds=4, cache_dir=None).setup("fit")

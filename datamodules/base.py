@@ -1,0 +1,125 @@
+"""SubjectDataModule: what the manifest-driven DataModules share.
+
+Classes and their names, channel selection, subject-level split assignment (stratified k-fold or
+the manifest's ``split`` column), the content-keyed cache, loaders and the data report.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from datamodules.au_channels import resolve_channels
+from datamodules.cache import DEFAULT_CACHE_DIR, ArrayCache
+from datamodules.io.au_table import DataFormatError
+from datamodules.splits import assert_disjoint, subject_kfold_split, subject_labels
+
+STAGES: tuple[str, ...] = ("train", "val", "test")
+
+
+class SubjectDataModule(pl.LightningDataModule):
+    """Base of the manifest-driven DataModules; subclasses fill ``self.datasets`` in ``setup``.
+
+    Args:
+        manifest: CSV/Parquet with ``subject_id, path, label`` (+ optional ``split, session, row``).
+        classes: the label values, in class-index order; other labels are an error.
+        class_names: display names (default: ``classes`` as text).
+        channels: ``intensity``, ``presence``, ``both`` or a list of AU names (``AU04``, ``AU12_c``).
+        split: ``kfold`` (stratified subject-level folds) or ``column`` (the manifest's ``split``).
+        fold: which fold is the test fold; num_folds: how many folds;
+            val_folds: how many inner folds of the training subjects validate (0: none).
+        standardize: z-score channels with statistics of training subjects only.
+        batch_size, num_workers, pin_memory: loader settings (``pin_memory`` null: on with CUDA).
+        cache_dir: where parsed files are cached by content (null disables).
+        seed: seed of the fold assignment.
+    """
+
+    def __init__(
+        self,
+        manifest: str,
+        classes: list[str | int] = [0, 1],
+        class_names: list[str] | None = None,
+        channels: str | list[str] = "intensity",
+        split: Literal["kfold", "column"] = "kfold",
+        fold: int = 0,
+        num_folds: int = 5,
+        val_folds: int = 1,
+        standardize: bool = True,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        pin_memory: bool | None = None,
+        cache_dir: str | None = str(DEFAULT_CACHE_DIR),
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.manifest_path = manifest
+        self.classes = list(classes)
+        self.class_names = class_names or [str(c) for c in classes]
+        if len(self.class_names) != len(self.classes):
+            raise ValueError(f"class_names {self.class_names} and classes {self.classes} differ in length")
+        self.channels = resolve_channels(channels)
+        self.split, self.fold, self.num_folds, self.val_folds = split, fold, num_folds, val_folds
+        self.standardize = standardize
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+        self.cache = ArrayCache(cache_dir)
+        self.seed = seed
+        self.datasets: dict[str, Dataset] = {}
+        self.class_weights: torch.Tensor | None = None
+        self.data_report: dict = {}
+
+    @property
+    def num_channels(self) -> int:
+        return len(self.channels)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def assign_splits(self, table: pd.DataFrame) -> dict[str, list[str]]:
+        """Subjects per stage from ``table`` (``subject_id``, ``label_index``, optional ``split``)."""
+        if self.split == "column":
+            if "split" not in table.columns:
+                raise DataFormatError(f"{self.manifest_path}: split='column' but the manifest has no 'split' column")
+            parts = {s: sorted(table.loc[table["split"] == s, "subject_id"].unique()) for s in STAGES}
+        else:
+            per_subject = subject_labels(table)
+            parts = subject_kfold_split(
+                per_subject.index.to_numpy(), per_subject.to_numpy(), self.fold, self.num_folds, self.val_folds, self.seed
+            )
+        assert_disjoint(parts)
+        return parts
+
+    def write_report(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.data_report, indent=2))
+        return path
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.datasets[name],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
