@@ -50,6 +50,12 @@ class WindowDataset(Dataset):
         """Class index of every window (for class weights and counts)."""
         return self.labels[self.index[:, 0]]
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """All windows at once: ``x`` ``(N, window, C)`` and ``y``, ``video``, ``subject`` ``(N,)``."""
+        x = np.stack([take_window(self.sequences[s], int(t), self.window) for s, t in self.index]) if len(self) else None
+        seq = self.index[:, 0]
+        return {"x": x, "y": self.labels[seq], "video": self.video_ids[seq], "subject": self.subject_ids[seq]}
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         seq_idx, start = self.index[i]
         x = take_window(self.sequences[seq_idx], int(start), self.window)

@@ -8,6 +8,7 @@ Every run lives in ``<run.output_dir>/<run.name>/``: ``config.yaml`` (fully reso
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from facedep.config_hints import hints_for_args
 from facedep.tracking import make_loggers
 
 MONITOR = "val/subject/macro_f1"
+
+# Cross-validation calls the CLI in-process with ``args``; Lightning warns about that every time.
+warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
 
 
 class TrackerConfigCallback(SaveConfigCallback):

@@ -10,34 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from rich.console import Console
 
-from facedep.report import FoldResult, LevelPredictions, format_metrics_table, summarize_folds, write_report
+from facedep.predictions import read_level_predictions
+from facedep.report import FoldResult, format_metrics_table, summarize_folds, write_report
 from facedep.tracking import resolve_wandb_mode
 from facedep.train import run_training
 
 console = Console()
 
 
-def read_fold_predictions(metrics: dict) -> dict[str, LevelPredictions] | None:
-    """A run's ``predictions_test_<level>.csv`` files as level -> predictions."""
-    levels = {}
-    for level, path in metrics.get("predictions", {}).items():
-        table = pd.read_csv(path)
-        prob_columns = [c for c in table.columns if c.startswith("prob_")]
-        levels[level] = LevelPredictions(
-            ids=table["name"].astype(str).tolist(),
-            y_true=table["y_true"].to_numpy(dtype=np.int64),
-            probs=table[prob_columns].to_numpy(dtype=np.float64),
-        )
-    return levels or None
-
-
-def _arg_value(args: list[str], key: str, default: str) -> str:
+def arg_value(args: list[str], key: str, default: str) -> str:
     """Value of ``--key VALUE`` or ``--key=VALUE`` in ``args`` (last one wins)."""
     value = default
     for i, arg in enumerate(args):
@@ -48,7 +34,7 @@ def _arg_value(args: list[str], key: str, default: str) -> str:
     return value
 
 
-def _config_value(config: str | None, section: str, key: str, default: str) -> str:
+def config_value(config: str | None, section: str, key: str, default: str) -> str:
     if not config:
         return default
     from omegaconf import OmegaConf
@@ -56,12 +42,23 @@ def _config_value(config: str | None, section: str, key: str, default: str) -> s
     return str(OmegaConf.select(OmegaConf.load(config), f"{section}.{key}", default=default))
 
 
-def cross_validate(config: str | None, folds: int, overrides: list[str], n_boot: int = 1000) -> dict:
-    """Train fold 0..K-1 (each fold's test subjects are held out), then summarise and write the report."""
-    name = _arg_value(overrides, "--run.name", _config_value(config, "run", "name", "run"))
-    output_dir = _arg_value(overrides, "--run.output_dir", _config_value(config, "run", "output_dir", "runs"))
-    project = _arg_value(overrides, "--tracking.project", _config_value(config, "tracking", "project", "facedep"))
-    wandb_mode = _arg_value(overrides, "--tracking.wandb", _config_value(config, "tracking", "wandb", "auto"))
+def cross_validate(
+    config: str | None,
+    folds: int,
+    overrides: list[str],
+    n_boot: int = 1000,
+    runner: Callable[[list[str]], dict] = run_training,
+    title: str | None = None,
+) -> dict:
+    """Train fold 0..K-1 (each fold's test subjects are held out), then summarise and write the report.
+
+    ``runner`` runs one fold from training arguments and returns its ``metrics.json`` content
+    (:func:`facedep.train.run_training` for deep models, a classic baseline's fold runner otherwise).
+    """
+    name = arg_value(overrides, "--run.name", config_value(config, "run", "name", "run"))
+    output_dir = arg_value(overrides, "--run.output_dir", config_value(config, "run", "output_dir", "runs"))
+    project = arg_value(overrides, "--tracking.project", config_value(config, "tracking", "project", "facedep"))
+    wandb_mode = arg_value(overrides, "--tracking.wandb", config_value(config, "tracking", "wandb", "auto"))
     cv_dir = Path(output_dir) / name
     started = time.perf_counter()
     results: list[FoldResult] = []
@@ -75,18 +72,18 @@ def cross_validate(config: str | None, folds: int, overrides: list[str], n_boot:
             "--run.name", f"{name}/fold{fold}",
             "--run.output_dir", output_dir,
         ]
-        metrics = run_training(args)
+        metrics = runner(args)
         class_names = metrics["class_names"]
         fold_metrics.append(metrics)
-        levels = read_fold_predictions(metrics)
-        if levels is None:
+        levels = read_level_predictions(metrics.get("predictions", {}))
+        if not levels:
             raise RuntimeError(f"fold {fold} wrote no test predictions ({metrics['run_dir']})")
         results.append(FoldResult(fold=fold, predictions=levels, metrics=metrics.get("test")))
     summary = summarize_folds(results, class_names, n_boot=n_boot)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["runs"] = [m["run_dir"] for m in fold_metrics]
     config_text = Path(config).read_text() if config else None
-    paths = write_report(summary, results, class_names, cv_dir, title=f"Cross-validation: {name}", config_text=config_text)
+    paths = write_report(summary, results, class_names, cv_dir, title=title or f"Cross-validation: {name}", config_text=config_text)
     _log_to_wandb(summary, paths, project, f"{name}-cv", cv_dir, wandb_mode)
     print(format_metrics_table(summary))
     console.print(f"Report: {paths['markdown']}  ({summary['seconds']} s for {folds} folds)")

@@ -10,7 +10,6 @@ import json
 import time
 from pathlib import Path
 
-import pandas as pd
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from facedep.cli import MONITOR, FacedepCLI
+from facedep.predictions import write_level_predictions
 
 console = Console()
 
@@ -32,20 +32,6 @@ def _resume_path(cli: FacedepCLI) -> str | None:
         console.print(f"Resuming from {last}")
         return str(last)
     return None
-
-
-def write_predictions(model, datamodule, stage: str, run_dir: Path) -> dict[str, Path]:  # noqa: ANN001
-    """``predictions_<stage>_<level>.csv``: id, name, y_true, prob_<class> per level."""
-    names = datamodule.sample_names() if hasattr(datamodule, "sample_names") else {}
-    paths = {}
-    for level, pred in model.predictions.get(stage, {}).items():
-        ids = pred["ids"].tolist()
-        frame = pd.DataFrame({"id": ids, "name": [names.get(level, {}).get(i, str(i)) for i in ids], "y_true": pred["y"].tolist()})
-        for k, class_name in enumerate(model.class_names):
-            frame[f"prob_{class_name}"] = pred["probs"][:, k].tolist()
-        paths[level] = run_dir / f"predictions_{stage}_{level}.csv"
-        frame.to_csv(paths[level], index=False)
-    return paths
 
 
 def print_metrics(metrics: dict[str, float], stage: str = "test") -> None:
@@ -106,7 +92,9 @@ def _write_outputs(trainer, model, datamodule, run_dir: Path, result: dict) -> N
     run_dir.mkdir(parents=True, exist_ok=True)
     if hasattr(datamodule, "write_report"):
         datamodule.write_report(run_dir / "data_report.json")
-    result["predictions"] = {k: str(v) for k, v in write_predictions(model, datamodule, "test", run_dir).items()}
+    names = datamodule.sample_names() if hasattr(datamodule, "sample_names") else {}
+    written = write_level_predictions(getattr(model, "predictions", {}).get("test", {}), names, list(model.class_names), "test", run_dir)
+    result["predictions"] = {k: str(v) for k, v in written.items()}
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2))
     _print_data_summary(result.get("data", {}))
     if "test" in result:

@@ -36,3 +36,20 @@ def dedupe(index: torch.Tensor, *tensors: torch.Tensor) -> tuple[torch.Tensor, .
     first = torch.full((len(unique),), len(index), dtype=torch.long, device=index.device)
     first = first.scatter_reduce(0, inverse, torch.arange(len(index), device=index.device), reduce="amin")
     return (index[first],) + tuple(t[first] for t in tensors)
+
+
+def three_levels(
+    probs: torch.Tensor, y: torch.Tensor, video: torch.Tensor, subject: torch.Tensor, index: torch.Tensor
+) -> dict[str, dict[str, torch.Tensor]]:
+    """Window predictions and their mean per video and per subject (videos weigh equally).
+
+    Returns ``{"window" | "video" | "subject": {"ids", "y", "probs"}}``.
+    """
+    levels = {"window": {"ids": index, "y": y, "probs": probs}}
+    video_ids, video_probs, video_y = aggregate_mean(probs, video, y)
+    levels["video"] = {"ids": video_ids, "y": video_y, "probs": video_probs}
+    subject_of_video = torch.zeros(int(video.max()) + 1, dtype=torch.long, device=video.device)
+    subject_of_video[video] = subject
+    subject_ids, subject_probs, subject_y = aggregate_mean(video_probs, subject_of_video[video_ids], video_y)
+    levels["subject"] = {"ids": subject_ids, "y": subject_y, "probs": subject_probs}
+    return levels

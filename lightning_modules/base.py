@@ -16,7 +16,7 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
-from lightning_modules.aggregation import aggregate_mean, dedupe
+from lightning_modules.aggregation import dedupe, three_levels
 from lightning_modules.losses import ClassificationLoss
 from lightning_modules.metrics import LEVELS, classification_metrics, confusion_matrix_metric
 
@@ -132,14 +132,7 @@ class BaseClassifier(pl.LightningModule):
         data = self._gathered(stage)
         if len(data["index"]) == 0:
             return
-        levels: dict[str, LevelPredictions] = {"window": {"ids": data["index"], "y": data["y"], "probs": data["probs"]}}
-        video_ids, video_probs, video_y = aggregate_mean(data["probs"], data["video"], data["y"])
-        levels["video"] = {"ids": video_ids, "y": video_y, "probs": video_probs}
-        video_subject = torch.zeros(int(data["video"].max()) + 1, dtype=torch.long, device=data["video"].device)
-        video_subject[data["video"]] = data["subject"]
-        subject_ids, subject_probs, subject_y = aggregate_mean(video_probs, video_subject[video_ids], video_y)
-        levels["subject"] = {"ids": subject_ids, "y": subject_y, "probs": subject_probs}
-
+        levels = three_levels(data["probs"], data["y"], data["video"], data["subject"], data["index"])
         self.predictions[stage] = {k: {n: t.detach().cpu() for n, t in v.items()} for k, v in levels.items()}
         self.confusion_matrices[stage] = {}
         for level, pred in levels.items():

@@ -1,0 +1,88 @@
+"""Table V of the seed study for any manifest: classic and deep models under one protocol.
+
+Every model runs the same subject-level k-fold (same config, same folds, scaler fitted on
+training subjects only) and gets its own cross-validation report; one table compares them.
+
+Example:
+    python scripts/compare_models.py --config configs/demo.yaml --folds 5
+    # -> runs/<name>-compare/<model>/report.md for each model, and runs/<name>-compare/table.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+from pathlib import Path
+
+from facedep.cross_validate import arg_value, config_value, cross_validate
+from facedep.report import fmt_mean_std
+
+DEEP_MODELS: dict[str, list[str]] = {
+    "inception_time": ["--model.init_args.net", "lightning_modules.nets.InceptionTime"],
+    "lstm": [
+        "--model.init_args.net", "lightning_modules.nets.RecurrentNet",
+        "--model.init_args.net.init_args.cell", "lstm",
+        "--model.init_args.net.init_args.hidden_size", "64",
+    ],
+}
+"""Deep models: overrides applied on top of the config (its other net settings are kept where valid)."""
+CLASSIC = ("rocket_lr", "rocket_ridge", "minirocket_ridge", "boosting")
+DEFAULT_MODELS = ("rocket_lr", "rocket_ridge", "inception_time", "lstm", "boosting")
+TABLE_METRICS = (("window", "accuracy"), ("subject", "accuracy"), ("subject", "macro_f1"), ("subject", "auroc"))
+
+
+def compare_models(
+    config: str, folds: int, models: list[str], overrides: list[str], n_boot: int = 1000, num_kernels: int = 10_000
+) -> dict:
+    """Cross-validate every model in ``models``; returns ``{model: summary}`` and writes ``table.{md,json}``."""
+    name = arg_value(overrides, "--run.name", config_value(config, "run", "name", "run"))
+    output_dir = arg_value(overrides, "--run.output_dir", config_value(config, "run", "output_dir", "runs"))
+    root = Path(output_dir) / f"{name}-compare"
+    summaries = {}
+    for model in models:
+        args = overrides + ["--run.output_dir", str(root), "--run.name", model]
+        if model in CLASSIC:
+            from baselines.fold import run_classic_fold
+
+            kwargs = {"num_kernels": num_kernels} if "rocket" in model else {}
+            runner = functools.partial(run_classic_fold, model_name=model, **kwargs)
+            summaries[model] = cross_validate(config, folds, args, n_boot, runner=runner, title=f"{model} ({name})")
+        elif model in DEEP_MODELS:
+            summaries[model] = cross_validate(config, folds, args + DEEP_MODELS[model], n_boot, title=f"{model} ({name})")
+        else:
+            raise ValueError(f"unknown model {model!r}; choose from {sorted(CLASSIC + tuple(DEEP_MODELS))}")
+    table = write_table(summaries, root, folds)
+    print(table)
+    return summaries
+
+
+def write_table(summaries: dict[str, dict], root: Path, folds: int) -> str:
+    """Markdown table (mean ± std over folds) in ``root/table.md`` and the numbers in ``table.json``."""
+    header = ["model"] + [f"{level} {metric}" for level, metric in TABLE_METRICS] + ["seconds"]
+    lines = [f"Subject-level {folds}-fold cross-validation (mean ± std over folds)", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    numbers = {}
+    for model, summary in summaries.items():
+        cells = [fmt_mean_std(summary["levels"][level]["metrics"].get(metric)) for level, metric in TABLE_METRICS]
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {summary.get('seconds', '')} |")
+        numbers[model] = {f"{level}/{metric}": summary["levels"][level]["metrics"].get(metric) for level, metric in TABLE_METRICS}
+    text = "\n".join(lines) + "\n"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "table.md").write_text(text)
+    (root / "table.json").write_text(json.dumps(numbers, indent=2))
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="Training config (YAML) naming the data.")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
+                        help=f"Any of {', '.join(CLASSIC + tuple(DEEP_MODELS))}.")
+    parser.add_argument("--num-kernels", type=int, default=10_000, help="ROCKET kernels / MiniRocket features.")
+    parser.add_argument("--n-boot", type=int, default=1000)
+    known, overrides = parser.parse_known_args(argv)
+    compare_models(known.config, known.folds, known.models, overrides,
+                   known.n_boot, known.num_kernels)
+    return 0
