@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from pytorch_lightning.utilities import rank_zero_warn
 
+from datamodules.au_channels import resolve_channels
 from datamodules.base import STAGES, SubjectDataModule
 from datamodules.frame_dataset import FrameDataset
 from datamodules.io.au_table import ALL_AU_COLUMNS, DataFormatError
@@ -30,15 +31,21 @@ class AUFrameDataModule(SubjectDataModule):
 
     Args:
         label_column: the CSV's label column (read when the CSV is parsed into the cache).
+        channels: ``both`` (the severity CSV's 35 AU columns), ``intensity``, ``presence`` or AU names.
         **kwargs: see :class:`~datamodules.base.SubjectDataModule`; for the AU severity CSV set
-            ``classes: [0, 1, 2, 3]`` and ``channels: both`` (its 35 AU columns).
+            ``classes: [0, 1, 2, 3]``.
     """
 
-    def __init__(self, manifest: str, label_column: str = "label", **kwargs: Any) -> None:
+    def __init__(self, manifest: str, label_column: str = "label", channels: str | list[str] = "both", **kwargs: Any) -> None:
         super().__init__(manifest, **kwargs)
+        self.channels = resolve_channels(channels)
         self.save_hyperparameters()
         self.label_column = label_column
         self.subject_names: list[str] = []
+
+    @property
+    def num_channels(self) -> int:
+        return len(self.channels)
 
     def _load_values(self, path: str) -> np.ndarray:
         from datamodules.io.au_severity import read_au_severity_csv

@@ -16,6 +16,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from rich.progress import track
 
 from datamodules.au_loading import FrameMaskReport, load_au_table, valid_frames
+from datamodules.au_channels import resolve_channels
 from datamodules.base import STAGES, SubjectDataModule
 from datamodules.io.au_table import DataFormatError
 from datamodules.labels import encode_labels
@@ -34,8 +35,8 @@ class AUSequenceDataModule(SubjectDataModule):
             eval_stride: step between validation/test windows (default: ``window``, no overlap).
         min_confidence: frames with lower tracker confidence are dropped (and counted).
         file_format: ``auto`` or one reader (``openface``, ``opendbm``, ``daic-woz``).
-        **kwargs: see :class:`~datamodules.base.SubjectDataModule` (manifest, classes, channels,
-            split, fold, num_folds, batch_size, cache_dir, ...).
+        channels: ``intensity``, ``presence``, ``both`` or a list of AU names (``AU04``, ``AU12_c``).
+        **kwargs: see :class:`~datamodules.base.SubjectDataModule` (manifest, classes, split, fold, num_folds, batch_size, cache_dir, ...).
     """
 
     def __init__(
@@ -46,9 +47,11 @@ class AUSequenceDataModule(SubjectDataModule):
         eval_stride: int | None = None,
         min_confidence: float = 0.8,
         file_format: Literal["auto", "openface", "opendbm", "daic-woz"] = "auto",
+        channels: str | list[str] = "intensity",
         **kwargs: Any,
     ) -> None:
         super().__init__(manifest, **kwargs)
+        self.channels = resolve_channels(channels)
         self.save_hyperparameters()
         self.window, self.stride = window, stride
         self.eval_stride = eval_stride or window
@@ -56,6 +59,10 @@ class AUSequenceDataModule(SubjectDataModule):
         self.file_format = file_format
         self.scaler: ChannelScaler | None = None
         self.videos: pd.DataFrame | None = None
+
+    @property
+    def num_channels(self) -> int:
+        return len(self.channels)
 
     # ---- loading -------------------------------------------------------------------------
     def prepare_data(self) -> None:

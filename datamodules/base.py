@@ -1,6 +1,6 @@
 """SubjectDataModule: what the manifest-driven DataModules share.
 
-Classes and their names, channel selection, subject-level split assignment (stratified k-fold or
+Classes and their names, subject-level split assignment (stratified k-fold or
 the manifest's ``split`` column), the content-keyed cache, loaders and the data report.
 """
 
@@ -15,7 +15,6 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.au_channels import resolve_channels
 from datamodules.cache import DEFAULT_CACHE_DIR, ArrayCache
 from datamodules.io.au_table import DataFormatError
 from datamodules.splits import assert_disjoint, subject_kfold_split, subject_labels
@@ -30,7 +29,6 @@ class SubjectDataModule(pl.LightningDataModule):
         manifest: CSV/Parquet with ``subject_id, path, label`` (+ optional ``split, session, row``).
         classes: the label values, in class-index order; other labels are an error.
         class_names: display names (default: ``classes`` as text).
-        channels: ``intensity``, ``presence``, ``both`` or a list of AU names (``AU04``, ``AU12_c``).
         split: ``kfold`` (stratified subject-level folds) or ``column`` (the manifest's ``split``).
         fold: which fold is the test fold; num_folds: how many folds;
             val_folds: how many inner folds of the training subjects validate (0: none).
@@ -45,7 +43,6 @@ class SubjectDataModule(pl.LightningDataModule):
         manifest: str,
         classes: list[str | int] = [0, 1],
         class_names: list[str] | None = None,
-        channels: str | list[str] = "intensity",
         split: Literal["kfold", "column"] = "kfold",
         fold: int = 0,
         num_folds: int = 5,
@@ -63,7 +60,6 @@ class SubjectDataModule(pl.LightningDataModule):
         self.class_names = class_names or [str(c) for c in classes]
         if len(self.class_names) != len(self.classes):
             raise ValueError(f"class_names {self.class_names} and classes {self.classes} differ in length")
-        self.channels = resolve_channels(channels)
         self.split, self.fold, self.num_folds, self.val_folds = split, fold, num_folds, val_folds
         self.standardize = standardize
         self.batch_size, self.num_workers = batch_size, num_workers
@@ -76,7 +72,8 @@ class SubjectDataModule(pl.LightningDataModule):
 
     @property
     def num_channels(self) -> int:
-        return len(self.channels)
+        """Input channels per time step (AU channels, or image channels); subclasses define it."""
+        raise NotImplementedError
 
     @property
     def num_classes(self) -> int:

@@ -19,6 +19,7 @@ from torch import nn
 from lightning_modules.aggregation import dedupe, three_levels
 from lightning_modules.losses import ClassificationLoss
 from lightning_modules.metrics import LEVELS, classification_metrics, confusion_matrix_metric
+from lightning_modules.thresholds import best_threshold, shift_to_threshold
 
 LevelPredictions = dict[str, torch.Tensor]  # ids, y, probs
 
@@ -33,6 +34,9 @@ class BaseClassifier(pl.LightningModule):
         focal_gamma: > 0 turns the loss into focal loss.
         class_weights: ``auto`` (from the DataModule's training labels), ``none``, or a list.
         optimizer / lr_scheduler: callables from config (``class_path`` + ``init_args``).
+        tune_threshold: binary only: pick the decision threshold that maximises macro-F1 on the
+            validation ``threshold_level`` predictions (100 values in [0.1, 0.9]); it is stored in
+            the checkpoint and used for validation and test metrics. Otherwise 0.5 (argmax).
     """
 
     def __init__(
@@ -44,8 +48,14 @@ class BaseClassifier(pl.LightningModule):
         class_weights: Literal["auto", "none"] | list[float] = "auto",
         optimizer: OptimizerCallable = torch.optim.AdamW,
         lr_scheduler: LRSchedulerCallable | None = None,
+        tune_threshold: bool = False,
+        threshold_level: Literal["window", "video", "subject"] = "subject",
     ) -> None:
         super().__init__()
+        if tune_threshold and num_classes != 2:
+            raise ValueError(f"tune_threshold needs a binary task, got num_classes={num_classes}")
+        self.tune_threshold, self.threshold_level = tune_threshold, threshold_level
+        self.register_buffer("decision_threshold", torch.tensor(0.5))
         self.num_classes = num_classes
         self.class_names = class_names or [str(i) for i in range(num_classes)]
         self.loss_fn = ClassificationLoss(num_classes, kind=loss, focal_gamma=focal_gamma)
@@ -133,14 +143,20 @@ class BaseClassifier(pl.LightningModule):
         if len(data["index"]) == 0:
             return
         levels = three_levels(data["probs"], data["y"], data["video"], data["subject"], data["index"])
+        if self.tune_threshold and stage == "val" and not self.trainer.sanity_checking:
+            chosen = levels[self.threshold_level]
+            self.decision_threshold.fill_(best_threshold(chosen["probs"][:, 1], chosen["y"]))
+        if self.num_classes == 2:
+            self.log(f"{stage}/threshold", self.decision_threshold)
         self.predictions[stage] = {k: {n: t.detach().cpu() for n, t in v.items()} for k, v in levels.items()}
         self.confusion_matrices[stage] = {}
         for level, pred in levels.items():
             metrics = self.eval_metrics[f"{stage}_{level}"]
-            metrics.update(pred["probs"], pred["y"])
+            decided = shift_to_threshold(pred["probs"], float(self.decision_threshold)) if self.num_classes == 2 else pred["probs"]
+            metrics.update(decided, pred["y"])
             self.log_dict(metrics.compute(), prog_bar=stage == "val" and level == "subject")
             metrics.reset()
-            self.confusion.update(pred["probs"], pred["y"])
+            self.confusion.update(decided, pred["y"])
             self.confusion_matrices[stage][level] = self.confusion.compute().cpu()
             self.confusion.reset()
 

@@ -1,0 +1,1 @@
+"""Pre-processing of raw videos into per-frame face data (landmarks, crops)."""
