@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from analysis.clustering import FeatureSetResult, build_feature_sets, cluster_feature_set, subsample_units
 from analysis.expressivity import EMOTIONS, expressivity, missing_aus, missing_notes
@@ -132,7 +133,7 @@ def make_figures(
     from analysis import plots
 
     f = data.frames
-    paths = {"effects": plots.plot_effects(tests, out / "group_effects.png", args.alpha)}
+    paths = {"effects": plots.plot_effects(tests, out / "group_effects.png", args.alpha, (groups[0], groups[1]))}
     if curves is not None and not curves.empty:
         paths["curves_aus"] = plots.plot_curves(curves, curve_cols, groups, out / "curves_aus.png", "AU intensity: group mean +- SD")
         paths["curves_emotions"] = plots.plot_curves(curves, emotions, groups, out / "curves_emotions.png",
@@ -222,9 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
             warnings.filterwarnings("ignore", message=".*KMeans is known to have a memory leak.*")
-            results = run_analysis(args)
+            results = run_analysis(args)  # small matrices only: one BLAS thread is much faster
     except (DataFormatError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

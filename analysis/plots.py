@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from analysis.clustering import FeatureSetResult
 
@@ -76,7 +77,9 @@ def plot_curves(
     return save(fig, path)
 
 
-def plot_effects(table: pd.DataFrame, path: str | Path, alpha: float = 0.05, title: str = "") -> Path:
+def plot_effects(
+    table: pd.DataFrame, path: str | Path, alpha: float = 0.05, names: tuple[str, str] = ("A", "B"), title: str = ""
+) -> Path:
     """Cohen's d per feature (positive = group B higher); bars with q_t < ``alpha`` are filled."""
     rows = table.dropna(subset=["d"]).sort_values("d")
     fig = Figure(figsize=(6.0, max(2.5, 0.22 * len(rows) + 1.0)), layout="constrained")
@@ -87,7 +90,7 @@ def plot_effects(table: pd.DataFrame, path: str | Path, alpha: float = 0.05, tit
     ax.barh(y, rows["d"], color=[color(3) if s else "lightgray" for s in significant], edgecolor="black", linewidth=0.4)
     ax.set_yticks(y, rows["feature"], fontsize=7)
     ax.axvline(0, color="black", linewidth=0.6)
-    ax.set_xlabel("Cohen's d (B - A) / pooled SD", fontsize=8)
+    ax.set_xlabel(f"Cohen's d = ({names[1]} - {names[0]}) / pooled SD", fontsize=8)
     ax.set_title(title or f"subject-level effect sizes (red: Welch q < {alpha})", fontsize=9)
     return save(fig, path)
 
@@ -96,7 +99,7 @@ def plot_scree(pcas: Mapping[str, Any], variance: float, path: str | Path, max_c
     """Explained variance per component (bars) and cumulative (line), one panel per feature set."""
     fig, axes = panel_grid(len(pcas), 4, size=(3.2, 2.4))
     for ax, (name, pca) in zip(axes, pcas.items()):
-        ratio = pca.explained_ratio[:max_components]
+        ratio = pca.explained_ratio[: max(max_components, pca.n_components + 2)]
         x = np.arange(1, len(ratio) + 1)
         ax.bar(x, ratio, color=color(0))
         ax.plot(x, np.cumsum(pca.explained_ratio)[: len(ratio)], color=color(1), marker=".", markersize=3)
@@ -125,9 +128,12 @@ def plot_clusters(results: Mapping[str, FeatureSetResult], group_order: Sequence
         ax.set_title(f"{name} / {method}\nsil={row['silhouette']:.2f} ARI={row['ari']:.2f}", fontsize=8)
         ax.set_xlabel("PC1", fontsize=7)
         ax.set_ylabel("PC2", fontsize=7)
-        ax.tick_params(labelsize=6)
+        ax.set_xticks([])  # PC units carry no meaning; no ticks also keeps drawing fast
+        ax.set_yticks([])
     if axes:
-        axes[0].legend(fontsize=6, title="marker = group", title_fontsize=6)
+        handles = [Line2D([], [], marker=MARKERS[g % len(MARKERS)], color="gray", linestyle="", label=group)
+                   for g, group in enumerate(group_order)]
+        axes[0].legend(handles=handles, fontsize=6, title="marker = group, colour = cluster", title_fontsize=6)
     fig.suptitle("clusters (colour) vs true groups (marker) on the first two PCs", fontsize=10)
     return save(fig, path)
 

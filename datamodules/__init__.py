@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-_LAZY = {"AUSequenceDataModule": "datamodules.au_sequence", "AUFrameDataModule": "datamodules.au_frames"}
+_LAZY = {
+    "AUSequenceDataModule": "datamodules.au_sequence",
+    "AUFrameDataModule": "datamodules.au_frames",
+    "LandmarkDataModule": "datamodules.landmarks",
+}
 
 __all__ = list(_LAZY)
 

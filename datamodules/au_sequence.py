@@ -19,9 +19,7 @@ from datamodules.au_loading import FrameMaskReport, load_au_table, valid_frames
 from datamodules.au_channels import resolve_channels
 from datamodules.base import STAGES, SubjectDataModule
 from datamodules.io.au_table import DataFormatError
-from datamodules.labels import encode_labels
 from datamodules.manifest import load_manifest
-from datamodules.splits import subject_labels
 from datamodules.standardize import ChannelScaler
 from datamodules.window_dataset import WindowDataset
 from lightning_modules.losses import class_weights_from_labels
@@ -76,14 +74,7 @@ class AUSequenceDataModule(SubjectDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        videos = load_manifest(self.manifest_path)
-        videos["label_index"] = encode_labels(videos["label"], self.classes, self.manifest_path)
-        parts = self.assign_splits(videos)
-        subject_codes = {s: i for i, s in enumerate(sorted(videos["subject_id"].unique()))}
-        videos["subject_index"] = videos["subject_id"].map(subject_codes)
-        videos["video_index"] = np.arange(len(videos))
-        stage_of = {s: name for name, subjects in parts.items() for s in subjects}
-        videos["stage"] = videos["subject_id"].map(stage_of)
+        videos, parts = self.index_videos()
 
         sequences: dict[int, np.ndarray] = {}
         reports = {name: FrameMaskReport() for name in STAGES}
@@ -128,22 +119,8 @@ class AUSequenceDataModule(SubjectDataModule):
         report: dict = {"manifest": self.manifest_path, "channels": self.channels, "files_skipped": skipped}
         for name in STAGES:
             rows = self.videos[self.videos["stage"] == name]
-            ds = self.datasets[name]
-            counts = np.bincount(ds.window_labels(), minlength=self.num_classes) if len(ds) else np.zeros(self.num_classes, int)
-            report[name] = {
-                "subjects": int(rows["subject_id"].nunique()),
-                "videos": int(len(rows)),
-                "windows": int(len(ds)),
-                "padded_videos": ds.padded_sequences,
-                "windows_per_class": dict(zip(self.class_names, counts.tolist())),
-                "subjects_per_class": dict(
-                    zip(self.class_names, np.bincount(subject_labels(rows), minlength=self.num_classes).tolist())
-                )
-                if len(rows)
-                else {},
-                "frames": reports[name].as_dict(),
-                "subject_ids": sorted(rows["subject_id"].unique().tolist()),
-            }
+            report[name] = {**self.stage_summary(rows, self.datasets[name], reports[name].as_dict()),
+                            "padded_videos": self.datasets[name].padded_sequences}
         report["class_weights"] = self.class_weights.tolist() if self.class_weights is not None else None
         return report
 

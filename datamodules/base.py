@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
@@ -17,6 +18,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.cache import DEFAULT_CACHE_DIR, ArrayCache
 from datamodules.io.au_table import DataFormatError
+from datamodules.labels import encode_labels
+from datamodules.manifest import load_manifest
 from datamodules.splits import assert_disjoint, subject_kfold_split, subject_labels
 
 STAGES: tuple[str, ...] = ("train", "val", "test")
@@ -92,6 +95,34 @@ class SubjectDataModule(pl.LightningDataModule):
             )
         assert_disjoint(parts)
         return parts
+
+    def index_videos(self) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+        """The manifest with ``label_index, subject_index, video_index, stage`` columns, and the split."""
+        videos = load_manifest(self.manifest_path)
+        videos["label_index"] = encode_labels(videos["label"], self.classes, self.manifest_path)
+        parts = self.assign_splits(videos)
+        codes = {s: i for i, s in enumerate(sorted(videos["subject_id"].unique()))}
+        videos["subject_index"] = videos["subject_id"].map(codes)
+        videos["video_index"] = np.arange(len(videos))
+        videos["stage"] = videos["subject_id"].map({s: name for name, subjects in parts.items() for s in subjects})
+        return videos, parts
+
+    def stage_summary(self, rows: pd.DataFrame, dataset: Dataset, frames: dict) -> dict:
+        """Counts of one stage for the data report: subjects, videos, windows and classes, frames."""
+        labels = dataset.window_labels()
+        return {
+            "subjects": int(rows["subject_id"].nunique()),
+            "videos": int(len(rows)),
+            "windows": int(len(labels)),
+            "windows_per_class": dict(zip(self.class_names, np.bincount(labels, minlength=self.num_classes).tolist())),
+            "subjects_per_class": dict(
+                zip(self.class_names, np.bincount(subject_labels(rows), minlength=self.num_classes).tolist())
+            )
+            if len(rows)
+            else {},
+            "frames": frames,
+            "subject_ids": sorted(rows["subject_id"].unique().tolist()),
+        }
 
     def write_report(self, path: str | Path) -> Path:
         path = Path(path)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from datamodules.windows import take_window, window_starts
+from datamodules.windows import take_window, window_span, window_starts
 
 
 class WindowDataset(Dataset):
@@ -30,18 +32,20 @@ class WindowDataset(Dataset):
         subject_ids: list[int],
         window: int,
         stride: int,
+        frame_step: int = 1,
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.sequences = sequences
-        self.window = window
+        self.window, self.frame_step, self.transform = window, frame_step, transform
         rows = []
         for i, seq in enumerate(sequences):
-            starts = window_starts(len(seq), window, stride)
+            starts = window_starts(len(seq), window, stride, frame_step)
             rows.append(np.stack([np.full(len(starts), i), starts], axis=1))
         self.index = np.concatenate(rows) if rows else np.zeros((0, 2), dtype=np.int64)
         self.labels = np.asarray(labels, dtype=np.int64)
         self.video_ids = np.asarray(video_ids, dtype=np.int64)
         self.subject_ids = np.asarray(subject_ids, dtype=np.int64)
-        self.padded_sequences = int(sum(len(s) < window for s in sequences))
+        self.padded_sequences = int(sum(len(s) < window_span(window, frame_step) for s in sequences))
 
     def __len__(self) -> int:
         return len(self.index)
@@ -50,17 +54,26 @@ class WindowDataset(Dataset):
         """Class index of every window (for class weights and counts)."""
         return self.labels[self.index[:, 0]]
 
+    def render(self, i: int) -> np.ndarray:
+        """Window ``i`` after the optional ``transform`` (e.g. landmarks -> pseudo-image)."""
+        seq_idx, start = self.index[i]
+        x = take_window(self.sequences[seq_idx], int(start), self.window, self.frame_step)
+        return self.transform(x) if self.transform is not None else x
+
     def arrays(self) -> dict[str, np.ndarray]:
-        """All windows at once: ``x`` ``(N, window, C)`` and ``y``, ``video``, ``subject`` ``(N,)``."""
-        x = np.stack([take_window(self.sequences[s], int(t), self.window) for s, t in self.index]) if len(self) else None
+        """All windows at once: ``x`` ``(N, window, ...)`` and ``y``, ``video``, ``subject`` ``(N,)``."""
+        x = np.stack([self.render(i) for i in range(len(self))]) if len(self) else None
         seq = self.index[:, 0]
         return {"x": x, "y": self.labels[seq], "video": self.video_ids[seq], "subject": self.subject_ids[seq]}
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        seq_idx, start = self.index[i]
-        x = take_window(self.sequences[seq_idx], int(start), self.window)
+        return self.item(i, self.render(i))
+
+    def item(self, i: int, x: np.ndarray) -> dict[str, torch.Tensor]:
+        """The batch entry of window ``i`` with input ``x``."""
+        seq_idx = self.index[i, 0]
         return {
-            "x": torch.from_numpy(np.ascontiguousarray(x)),
+            "x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
             "y": torch.tensor(self.labels[seq_idx]),
             "video": torch.tensor(self.video_ids[seq_idx]),
             "subject": torch.tensor(self.subject_ids[seq_idx]),

@@ -1,6 +1,7 @@
 """Models: LightningModules (tasks), plain nets in ``nets``, losses and metrics."""
 
 from lightning_modules.base import BaseClassifier
+from lightning_modules.cnn_lstm_classifier import CNNLSTMClassifier
 from lightning_modules.sequence_classifier import SequenceClassifier
 
-__all__ = ["BaseClassifier", "SequenceClassifier"]
+__all__ = ["BaseClassifier", "CNNLSTMClassifier", "SequenceClassifier"]

@@ -116,7 +116,7 @@ def estimate_fps(frame: np.ndarray, timestamp: np.ndarray) -> float | None:
 
     Example:
         >>> estimate_fps(np.array([1, 2, 158]), np.array([0.0, 0.033, 5.233]))
-        30.0
+        30.002
     """
     ok = np.flatnonzero(np.isfinite(timestamp))
     if ok.size < 2:

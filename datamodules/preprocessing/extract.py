@@ -1,0 +1,239 @@
+"""Per-frame face mesh (468 3D points) from videos: ``scripts/extract_landmarks.py VIDEO_OR_DIR --out DIR``.
+
+Each video gives ``<stem>.npz`` (points ``(T, 468, 3)`` in image pixels, NaN where no face; valid,
+frame, timestamp, fps, source) and one ``extraction_report.csv`` per run (video, frames,
+frames_with_face, fps_video, fps_processing, error). The largest face of each frame is kept. An
+unreadable video is reported and skipped; a video without any face gives a warning and an
+all-invalid output. Models come from :func:`~datamodules.preprocessing.face_models.ensure_face_models`.
+
+Example:
+    python scripts/extract_landmarks.py /data/videos --out /data/landmarks --stride 2 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from datamodules.io.landmarks import LandmarkSequence, save_landmarks
+from datamodules.preprocessing.face_mesh import NUM_LANDMARKS, FaceDetector, FaceMesh
+from datamodules.preprocessing.face_models import FaceModelError, ensure_face_models
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
+REPORT_NAME = "extraction_report.csv"
+REPORT_COLUMNS = ("video", "frames", "frames_with_face", "fps_video", "fps_processing", "error")
+MIN_PRESENCE = 0.5
+
+
+class VideoReadError(RuntimeError):
+    """A video file cannot be opened or has no frames."""
+
+
+class NoFaceWarning(UserWarning):
+    """No face was detected in any frame of a video."""
+
+
+def open_video(path: str | Path) -> tuple[cv2.VideoCapture, float | None, int]:
+    """Open a video; return the capture, its fps (None if unknown) and its announced frame count."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoReadError(f"video {path} does not exist")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise VideoReadError(f"cannot open video {path} (unreadable or unsupported format)")
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else None
+    count = int(count) if count and math.isfinite(count) and count > 0 else 0
+    return capture, fps, count
+
+
+def iter_frames(capture: cv2.VideoCapture, stride: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield ``(index, timestamp_seconds, bgr)`` for every ``stride``-th frame (others only grabbed)."""
+    index = 0
+    while True:
+        if index % stride:
+            if not capture.grab():
+                return
+        else:
+            ok, image = capture.read()
+            if not ok or image is None:
+                return
+            yield index, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, image
+        index += 1
+
+
+def landmarks_for_frame(rgb: np.ndarray, detector: FaceDetector, mesh: FaceMesh,
+                        min_presence: float = MIN_PRESENCE) -> tuple[np.ndarray | None, str]:
+    """Landmarks ``(468, 3)`` of the largest face, or ``None`` with the reason (``no_detection``/``low_presence``)."""
+    face = detector.largest(rgb)
+    if face is None:
+        return None, "no_detection"
+    result = mesh(rgb, face)
+    if result.score < min_presence:
+        return None, "low_presence"
+    return result.points, "ok"
+
+
+def progress_bar(enabled: bool = True):
+    """A rich progress bar on stderr showing frames done and the processing rate (silent if disabled)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    TextColumn("{task.fields[rate]}"), console=Console(stderr=True), disable=not enabled)
+
+
+def _timestamps(raw: list[float], frames: np.ndarray, fps: float | None) -> np.ndarray:
+    """Decoder timestamps when they are increasing, else ``frame / fps`` (NaN without fps)."""
+    stamps = np.asarray(raw, dtype=np.float64)
+    if stamps.size and np.all(np.isfinite(stamps)) and np.all(np.diff(stamps) > 0) and stamps[-1] > 0:
+        return stamps
+    return frames / fps if fps else np.full(frames.shape, np.nan)
+
+
+def extract_video(path: str | Path, detector: FaceDetector, mesh: FaceMesh, stride: int = 1,
+                  progress: bool = True, min_presence: float = MIN_PRESENCE) -> LandmarkSequence:
+    """Face mesh of the largest face in every ``stride``-th frame of a video.
+
+    Returns a :class:`~datamodules.io.landmarks.LandmarkSequence` (points NaN where invalid) whose
+    ``notes`` hold frames, frames_with_face, no_detection, low_presence, stride and elapsed_ms. Raises
+    :class:`VideoReadError` naming the file if it cannot be read or has no frames; warns
+    :class:`NoFaceWarning` if no frame has a face.
+    """
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    path = Path(path)
+    capture, fps, count = open_video(path)
+    points, valid, frames, stamps = [], [], [], []
+    reasons = {"no_detection": 0, "low_presence": 0}
+    bar = progress_bar(progress)
+    start = time.perf_counter()
+    try:
+        with bar:
+            task = bar.add_task(path.name, total=math.ceil(count / stride) if count else None, rate="")
+            for index, stamp, image in iter_frames(capture, stride):
+                found, reason = landmarks_for_frame(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), detector, mesh, min_presence)
+                reasons[reason] = reasons.get(reason, 0) + 1
+                points.append(found if found is not None else np.full((NUM_LANDMARKS, 3), np.nan, np.float32))
+                valid.append(found is not None)
+                frames.append(index)
+                stamps.append(stamp)
+                rate = len(frames) / max(time.perf_counter() - start, 1e-9)
+                bar.update(task, advance=1, rate=f"{rate:.1f} frames/s")
+            bar.update(task, total=len(frames), completed=len(frames))
+    finally:
+        capture.release()
+    elapsed = time.perf_counter() - start
+    if not frames:
+        raise VideoReadError(f"video {path} has no readable frames (corrupt or empty file)")
+    frame_array = np.asarray(frames, dtype=np.int64)
+    valid_array = np.asarray(valid, dtype=bool)
+    notes = {"frames": len(frames), "frames_with_face": int(valid_array.sum()), "stride": stride,
+             "no_detection": reasons["no_detection"], "low_presence": reasons["low_presence"],
+             "elapsed_ms": int(round(elapsed * 1000))}
+    if not valid_array.any():
+        warnings.warn(f"{path}: no face detected in any of {len(frames)} frames", NoFaceWarning, stacklevel=2)
+    return LandmarkSequence(source=str(path), points=np.stack(points).astype(np.float32), valid=valid_array,
+                             frame=frame_array, timestamp=_timestamps(stamps, frame_array, fps), fps=fps, notes=notes)
+
+
+def processing_fps(sequence: LandmarkSequence) -> float:
+    """Processed frames per second of wall time, from the sequence's notes."""
+    return sequence.notes["frames"] / max(sequence.notes["elapsed_ms"] / 1000.0, 1e-9)
+
+
+def find_videos(target: str | Path) -> list[Path]:
+    """The file itself, or the video files (by suffix) directly inside a directory, sorted."""
+    target = Path(target)
+    if target.is_dir():
+        return sorted(p for p in target.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    return [target]
+
+
+def output_names(videos: Sequence[Path]) -> dict[Path, str]:
+    """``<stem>.npz`` per video; ``<stem>_<ext>.npz`` where stems collide."""
+    stems = [video.stem for video in videos]
+    return {video: f"{video.stem}_{video.suffix.lstrip('.')}.npz" if stems.count(video.stem) > 1 else f"{video.stem}.npz"
+            for video in videos}
+
+
+def write_report(rows: list[dict[str, object]], path: Path) -> Path:
+    """Write the per-video report CSV."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=REPORT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _report_row(video: Path, sequence: LandmarkSequence | None = None, error: str = "") -> dict[str, object]:
+    """One report line (empty numbers for a failed video)."""
+    if sequence is None:
+        return {"video": str(video), "frames": "", "frames_with_face": "", "fps_video": "", "fps_processing": "", "error": error}
+    fps = "" if sequence.fps is None else f"{sequence.fps:.3f}"
+    return {"video": str(video), "frames": sequence.notes["frames"], "frames_with_face": sequence.notes["frames_with_face"],
+            "fps_video": fps, "fps_processing": f"{processing_fps(sequence):.1f}", "error": error}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="extract_landmarks.py", description=__doc__.split("\n")[0])
+    parser.add_argument("input", metavar="VIDEO_OR_DIR", help="a video file or a directory of videos")
+    parser.add_argument("--out", required=True, type=Path, help="output directory (one .npz per video + report)")
+    parser.add_argument("--stride", type=int, default=1, help="process every N-th frame (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for OpenCV and the TFLite runtime")
+    parser.add_argument("--min-score", type=float, default=0.5, help="face detection score threshold")
+    parser.add_argument("--models", type=Path, default=None, help="model cache dir (default $FACEDEP_CACHE/models)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the extraction; exit code 0 if every video was processed, 1 otherwise."""
+    args = build_parser().parse_args(argv)
+    if args.stride < 1 or args.threads < 1:
+        print("error: --stride and --threads must be >= 1", file=sys.stderr)
+        return 2
+    videos = find_videos(args.input)
+    if not videos:
+        print(f"error: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in {args.input}", file=sys.stderr)
+        return 1
+    cv2.setNumThreads(args.threads)
+    try:
+        models = ensure_face_models(args.models)
+    except FaceModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    detector = FaceDetector(models["detector"], min_score=args.min_score, num_threads=args.threads)
+    mesh = FaceMesh(models["landmarks"], num_threads=args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows, failures = [], 0
+    for video, name in output_names(videos).items():
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", NoFaceWarning)
+                sequence = extract_video(video, detector, mesh, stride=args.stride, progress=not args.no_progress)
+            for warning in caught:
+                print(f"warning: {warning.message}", file=sys.stderr)
+        except VideoReadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            rows.append(_report_row(video, error=str(exc)))
+            failures += 1
+            continue
+        save_landmarks(sequence, args.out / name)
+        rows.append(_report_row(video, sequence))
+        print(f"{video.name}: {sequence.notes['frames_with_face']}/{sequence.notes['frames']} frames with a face, "
+              f"{processing_fps(sequence):.1f} frames/s -> {args.out / name}", file=sys.stderr)
+    write_report(rows, args.out / REPORT_NAME)
+    return 1 if failures else 0
