@@ -121,9 +121,9 @@ _PAIRS = {17: 26, 18: 25, 19: 24, 20: 23, 21: 22, 48: 54, 49: 53, 59: 55, 60: 64
 
 DEFORMATIONS: dict[str, np.ndarray] = {
     # AU1+AU4 "grief brow": inner brows up (y down is +) and towards the midline.
-    "brow": _mirror({21: (2.2, -3.0, 0.0), 20: (1.0, -1.6, 0.0), 19: (0.3, -0.6, 0.0)}, _PAIRS),
+    "brow": _mirror({21: (2.5, -3.0, 0.0), 20: (1.0, -1.6, 0.0), 19: (0.3, -0.6, 0.0)}, _PAIRS),
     # AU15: mouth corners down.
-    "frown": _mirror({48: (0.3, 2.5, 0.0), 60: (0.2, 1.5, 0.0), 59: (0.0, 0.8, 0.0), 49: (0.0, 0.5, 0.0)}, _PAIRS),
+    "frown": _mirror({48: (0.3, 3.5, 0.0), 60: (0.2, 2.0, 0.0), 59: (0.0, 0.8, 0.0), 49: (0.0, 0.5, 0.0)}, _PAIRS),
     # AU12 (+AU6): corners up and out, lower eyelids up.
     "smile": _mirror({48: (-3.0, -3.5, 1.5), 60: (-2.0, -2.5, 1.0), 49: (-1.0, -1.5, 0.5), 59: (-1.0, -1.2, 0.5),
                       40: (0.0, -0.8, 0.0), 41: (0.0, -0.8, 0.0)}, _PAIRS),
@@ -161,19 +161,19 @@ class LandmarkSubject:
 def subject_shape(rng: np.random.Generator) -> np.ndarray:
     """The template with per-subject anatomy: size, eye spacing, brow gap/height, mouth width/height, jitter."""
     pts = face_template()
-    eyes_dx = rng.normal(0.0, 2.0)
+    eyes_dx = rng.normal(0.0, 1.2)
     pts[36:42, 0] -= eyes_dx
     pts[42:48, 0] += eyes_dx
-    gap = rng.normal(0.0, 1.6)
+    gap = rng.normal(0.0, 1.0)
     pts[[21, 20], 0] -= gap * np.array([1.0, 0.5])
     pts[[22, 23], 0] += gap * np.array([1.0, 0.5])
     pts[17:27, 1] += rng.normal(0.0, 2.0)
     width = rng.normal(0.0, 1.8)
     pts[[48, 60], 0] -= width
     pts[[54, 64], 0] += width
-    pts[[48, 54, 60, 64], 1] += rng.normal(0.0, 1.0)
-    pts[48:68, 1] += rng.normal(0.0, 2.0)
-    pts += rng.normal(0.0, 0.6, size=pts.shape)
+    pts[[48, 54, 60, 64], 1] += rng.normal(0.0, 0.6)
+    pts[48:68, 1] += rng.normal(0.0, 1.0)
+    pts += rng.normal(0.0, 0.5, size=pts.shape)
     return pts * rng.lognormal(0.0, 0.07)
 
 
@@ -185,8 +185,8 @@ def make_subject(subject_id: str, label: int, score: int, effect_size: float, rn
         label=int(label),
         score=int(score),
         shape=subject_shape(rng),
-        brow_level=max(0.0, rng.normal(0.3, 0.4) + EFFECTS["brow"] * strength),
-        frown_level=max(0.0, rng.normal(0.3, 0.4) + EFFECTS["frown"] * strength),
+        brow_level=max(0.0, rng.normal(0.3, 0.3) + EFFECTS["brow"] * strength),
+        frown_level=max(0.0, rng.normal(0.3, 0.3) + EFFECTS["frown"] * strength),
         smile_rate=6.0 * float(rng.lognormal(0.0, 0.5)) * float(np.exp(-EFFECTS["smile_log_rate"] * strength)),
         expressivity=float(rng.lognormal(0.0, 0.25)),
     )
