@@ -113,10 +113,12 @@ def run_clustering(
     sets = build_feature_sets(frames, data.channels, emotions, unit, args.cluster_bins, data.has_time)
     truth_of = frames.groupby(frames[unit].astype(str), observed=True)[COMPARISON].first()
     results: dict[str, FeatureSetResult] = {}
+    n_units = len(next(iter(sets.values())))
+    if n_units > args.max_cluster_units:
+        notes.append(f"clustering: {n_units} units, the same random {args.max_cluster_units} used for every feature set "
+                     "(--max-cluster-units)")
     for name, table in sets.items():
-        if len(table) > args.max_cluster_units:
-            notes.append(f"clustering '{name}': {len(table)} units, a random {args.max_cluster_units} were used")
-            table = subsample_units(table, args.max_cluster_units, args.seed)
+        table = subsample_units(table, args.max_cluster_units, args.seed)
         try:
             results[name] = cluster_feature_set(table, truth_of.loc[table.index].to_numpy(dtype=str),
                                                 args.clusters, args.variance, args.seed, name)
@@ -223,9 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
     try:
-        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.filterwarnings("ignore", message=".*KMeans is known to have a memory leak.*")
-            results = run_analysis(args)  # small matrices only: one BLAS thread is much faster
+            results = run_analysis(args)  # small matrices only: one BLAS/OpenMP thread is much faster
     except (DataFormatError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -97,10 +97,13 @@ def profile_features(frames: pd.DataFrame, column: str, bins: int, unit: str = "
         >>> profile_features(f, "x", 2).values.tolist()
         [[2.0, 4.0]]
     """
-    work = frames[["video", unit, "t", column]].assign(bin=bin_index(frames["t"].to_numpy(), bins))
-    work[unit] = work[unit].astype(str)
-    per_video = work.groupby(["video", "bin"], observed=True).agg({unit: "first", column: "mean"}).reset_index()
-    per_unit = per_video.groupby([unit, "bin"], observed=True)[column].mean().unstack("bin")
+    work = pd.DataFrame({
+        "video": frames["video"].to_numpy(), "unit": frames[unit].astype(str).to_numpy(),
+        "bin": bin_index(frames["t"].to_numpy(), bins), "value": frames[column].to_numpy(),
+    })
+    per_video = work.groupby(["video", "bin"]).agg(unit=("unit", "first"), value=("value", "mean")).reset_index()
+    per_unit = per_video.groupby(["unit", "bin"])["value"].mean().unstack("bin")
+    per_unit.index.name = unit
     per_unit = per_unit.reindex(columns=range(bins))
     per_unit.columns = [f"{column}:t{b:02d}" for b in range(bins)]
     return per_unit.sort_index()
@@ -184,7 +187,7 @@ def cluster_feature_set(
 ) -> FeatureSetResult:
     """PCA + the three clusterings of one feature set; table columns ``method, silhouette, ari, sizes``."""
     truth = np.asarray(truth)
-    with threadpool_limits(limits=1, user_api="blas"):  # tiny matrices: threaded BLAS is 10x slower here
+    with threadpool_limits(limits=1):  # tiny matrices: BLAS/OpenMP threads only add overhead
         pca = pca_reduce(features, variance)
         labels = cluster_labels(pca.scores, k, seed) if len(features) > k else {}
     rows = [{

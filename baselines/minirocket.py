@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from baselines.rocket import ArrayLike, as_tensor, check_3d, default_device
+from baselines.rocket import ArrayLike, as_tensor, check_3d, default_device, ieee_fp32
 
 NUM_KERNELS = 84
 KERNEL_LENGTH = 9
@@ -63,7 +63,7 @@ def fit_dilations(length: int, num_features: int, max_dilations_per_kernel: int)
     Example:
         >>> d, n = fit_dilations(100, 840, 32)
         >>> d.tolist(), int(n.sum())
-        ([1, 2, 3, 4, 6, 8, 11], 10)
+        ([1, 2, 3, 4, 5, 7, 9, 12], 10)
     """
     per_kernel = num_features // NUM_KERNELS
     true_max = min(per_kernel, max_dilations_per_kernel)
@@ -85,7 +85,7 @@ def quantiles(n: int) -> np.ndarray:
     """Low-discrepancy quantiles ``(k * golden ratio) mod 1``, ``k = 1..n`` (float32).
 
     Example:
-        >>> quantiles(3).round(3).tolist()
+        >>> [round(float(q), 3) for q in quantiles(3)]
         [0.618, 0.236, 0.854]
     """
     return np.array([(k * ((np.sqrt(5) + 1) / 2)) % 1 for k in range(1, n + 1)], dtype=np.float32)
@@ -130,20 +130,40 @@ def convolve(x: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor, dilation
     return F.conv1d(summed, weight, dilation=dilation, padding=(KERNEL_LENGTH - 1) * dilation // 2, groups=NUM_KERNELS)
 
 
-def ppv(c: torch.Tensor, biases: torch.Tensor, crop: torch.Tensor, padding: int) -> torch.Tensor:
+def valid_weights(num_kernels: int, length: int, crop: torch.Tensor, padding: int, device: torch.device) -> torch.Tensor:
+    """``(84, T)`` float 0/1: the time steps each kernel's PPV counts (``crop`` kernels skip ``padding`` at both ends).
+
+    Example:
+        >>> valid_weights(2, 5, torch.tensor([False, True]), 1, torch.device("cpu")).tolist()
+        [[1.0, 1.0, 1.0, 1.0, 1.0], [0.0, 1.0, 1.0, 1.0, 0.0]]
+    """
+    valid = torch.ones((num_kernels, length), device=device)
+    valid[crop, :padding] = 0.0
+    valid[crop, length - padding :] = 0.0
+    return valid
+
+
+def ppv(c: torch.Tensor, biases: torch.Tensor, crop: torch.Tensor, padding: int, max_elements: int = 2**24) -> torch.Tensor:
     """``(B, 84, F)`` proportion of ``c`` ``(B, 84, T)`` above ``biases`` ``(84, F)``; ``crop`` kernels skip the padded ends.
+
+    ``c > b`` is evaluated as ``clamp(sign(c - b), 0)`` (exact in IEEE float with subnormals; NaN counts
+    as not above, as in aeon) and summed over time by a matrix product with the valid steps, in chunks of
+    biases so that the ``(B, 84, f, T)`` intermediate stays below ``max_elements``.
 
     Example:
         >>> c = torch.arange(10.0).repeat(1, 84, 1)
         >>> ppv(c, torch.full((84, 1), 4.5), torch.zeros(84, dtype=torch.bool), 2)[0, 0].tolist()
         [0.5]
     """
-    length = c.shape[-1]
-    valid = torch.ones((c.shape[1], length), dtype=torch.bool, device=c.device)
-    valid[crop, :padding] = False
-    valid[crop, length - padding :] = False
-    above = (c.unsqueeze(-1) > biases.unsqueeze(1)) & valid.unsqueeze(-1)  # (B, 84, T, F)
-    return above.sum(dim=2).float() / valid.sum(dim=1, dtype=torch.float32)[:, None]
+    b, k, t = c.shape
+    valid = valid_weights(k, t, crop, padding, c.device)
+    c = torch.where(torch.isnan(c), float("-inf"), c).unsqueeze(2)
+    step = max(1, max_elements // max(b * k * t, 1))
+    counts = []
+    for f in range(0, biases.shape[1], step):
+        above = (c - biases[:, f : f + step, None]).sign_().clamp_(min=0.0)  # (B, 84, f, T) in {0, 1}
+        counts.append(torch.matmul(above, valid[:, :, None]).squeeze(-1))
+    return torch.cat(counts, dim=-1) / valid.sum(dim=1)[:, None]
 
 
 class MiniRocket:
@@ -205,7 +225,7 @@ class MiniRocket:
         p = self.parameters
         q = quantiles(len(p.biases))
         biases, start = np.zeros(len(p.biases), dtype=np.float32), 0
-        with torch.no_grad():
+        with torch.no_grad(), ieee_fp32():
             for j, dilation in enumerate(p.dilations.tolist()):
                 picked = examples[j * NUM_KERNELS : (j + 1) * NUM_KERNELS]
                 x = as_tensor(X[picked] if isinstance(X, np.ndarray) else X[torch.as_tensor(picked)], self.device)
@@ -227,7 +247,7 @@ class MiniRocket:
         if c != self.num_channels_:
             raise ValueError(f"fitted on {self.num_channels_} channels, got {c}")
         out = np.empty((n, self.num_features_), dtype=np.float32)
-        with torch.no_grad():
+        with torch.no_grad(), ieee_fp32():
             for start in range(0, n, self.batch_size):
                 out[start : start + self.batch_size] = self._transform_batch(X[start : start + self.batch_size])
         return out

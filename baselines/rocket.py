@@ -17,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -61,6 +63,28 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)
+
+
+@contextmanager
+def ieee_fp32() -> Iterator[None]:
+    """Full float32 convolutions and matrix products inside (no TF32 / reduced precision), restored after.
+
+    Example:
+        >>> with ieee_fp32():
+        ...     float(torch.ones(2) @ torch.ones(2))
+        2.0
+    """
+    backends = [getattr(getattr(torch.backends, name, None), op, None)
+                for name in ("cudnn", "cuda", "mkldnn") for op in ("conv", "matmul")]
+    backends = [b for b in backends if b is not None and hasattr(b, "fp32_precision")]
+    saved = [b.fp32_precision for b in backends]
+    try:
+        for b in backends:
+            b.fp32_precision = "ieee"
+        yield
+    finally:
+        for b, old in zip(backends, saved, strict=True):
+            b.fp32_precision = old
 
 
 def as_tensor(x: ArrayLike, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -239,7 +263,7 @@ class Rocket:
         if c != self.num_channels_:
             raise ValueError(f"fitted on {self.num_channels_} channels, got {c}")
         out = np.empty((n, 2 * self.num_kernels), dtype=np.float32)
-        with torch.no_grad():
+        with torch.no_grad(), ieee_fp32():
             for start in range(0, n, self.batch_size):
                 out[start : start + self.batch_size] = self._transform_batch(X[start : start + self.batch_size])
         return out

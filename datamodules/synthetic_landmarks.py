@@ -136,7 +136,7 @@ DEFORMATIONS: dict[str, np.ndarray] = {
 """Expression name -> ``(68, 3)`` displacement (mm) at activation 1."""
 
 # Group effect at effect_size * severity 1: tonic level shifts and smile-rate reduction.
-EFFECTS: dict[str, float] = {"brow": 1.0, "frown": 1.0, "smile_log_rate": 1.2}
+EFFECTS: dict[str, float] = {"brow": 1.3, "frown": 1.3, "smile_log_rate": 1.2}
 
 
 # ------------------------------------------------------------------------------------------------

@@ -235,9 +235,7 @@ def _severity_csv(path: Path, n_per_class: int = 12, with_person: bool = True) -
     return path
 
 
-@pytest.mark.parametrize("with_person", [True, False])
-def test_cli_severity_format(tmp_path: Path, with_person: bool) -> None:
-    from analysis.cli import main
+def _severity_manifest(tmp_path: Path, with_person: bool) -> Path:
     from datamodules.make_manifest import main as make_manifest
 
     csv = _severity_csv(tmp_path / "AU_features.csv", with_person=with_person)
@@ -246,18 +244,31 @@ def test_cli_severity_format(tmp_path: Path, with_person: bool) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         assert make_manifest(["--format", "au-severity-csv", str(csv), "--out", str(manifest), *extra]) == 0
+    return manifest
+
+
+def test_severity_with_subjects_is_subject_level(tmp_path: Path) -> None:
+    data = load_frames(_severity_manifest(tmp_path, True), [0, 1, 2, 3], ["h", "mi", "mo", "s"])
+    assert data.source_format == "au-severity" and data.subject_level and not data.has_time
+    units = unit_means(data.frames, ["AU04_r"])
+    assert len(units) == 12 and (units["n_frames"] == 4).all()  # 3 persons x 4 classes, 4 frames each
+    assert not any("NO SUBJECT COLUMN" in n for n in data.notes)
+
+
+def test_cli_severity_format_without_subjects(tmp_path: Path) -> None:
+    from analysis.cli import main
+
+    manifest = _severity_manifest(tmp_path, False)
     out = tmp_path / "out"
-    assert main(["--manifest", str(manifest), "--out", str(out), "--cache-dir", "none"]) == 0
+    assert main(["--manifest", str(manifest), "--out", str(out), "--cache-dir", "none", "--format", "au-severity"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["data"]["format"] == "au-severity" and not results["data"]["has_time"]
     assert results["settings"]["class_names"] == ["healthy", "mild", "moderate", "severe"]
     comp = results["comparison"]
     assert (comp["group_a"], comp["group_b"]) == ("healthy", "mild+moderate+severe")
-    assert not (out / "curves_aus.png").exists() and (out / "dist_intensity.png").exists()
+    assert comp["unit"] == "frame" and (comp["n_a"], comp["n_b"]) == (12, 36)
     au04 = next(r for r in results["group_tests"] if r["feature"] == "AU04_r")
+    assert au04["d"] > 0 and au04["q_t"] < 0.05
+    assert not (out / "curves_aus.png").exists() and (out / "dist_intensity.png").exists()
     report = (out / "report.md").read_text()
-    if with_person:
-        assert comp["unit"] == "subject" and (comp["n_a"], comp["n_b"]) == (3, 9) and au04["d"] > 0
-    else:
-        assert comp["unit"] == "frame" and (comp["n_a"], comp["n_b"]) == (12, 36) and au04["q_t"] < 0.05
-        assert "NO SUBJECT COLUMN" in report and "frames are the unit" in report
+    assert "NO SUBJECT COLUMN" in report and "frames are the unit" in report
