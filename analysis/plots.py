@@ -173,7 +173,7 @@ def plot_presence_rates(
     """Fraction of frames with each AU present, grouped bars per class."""
     rates = frames.groupby(frames[class_column].astype(str), observed=True)[list(columns)].mean()
     rates = rates.reindex([c for c in class_order if c in rates.index])
-    fig = Figure(figsize=(max(6.0, 0.45 * len(columns) * max(1, len(rates)) / 2), 3.2), layout="constrained")
+    fig = Figure(figsize=(min(14.0, max(6.0, 0.15 * len(columns) * max(1, len(rates)) + 2.0)), 3.2), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / max(1, len(rates))

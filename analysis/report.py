@@ -92,8 +92,8 @@ def _data_section(results: Mapping[str, Any]) -> list[str]:
     lines += ["", *_frame_table(pd.DataFrame(data["per_group"]),
                                 ["class", "subjects", "videos", "frames_listed", "frames_kept"]), ""]
     drops = data["drops"]
-    lines.append("Frames dropped: " + ", ".join(f"{k} {v}" for k, v in drops.items() if k not in ("files",)) +
-                 f" (min confidence {results['settings']['min_confidence']}).")
+    conf = f" (min confidence {results['settings']['min_confidence']})" if data["has_time"] else ""
+    lines.append("Frames dropped: " + ", ".join(f"{k} {v}" for k, v in drops.items() if k != "files") + f"{conf}.")
     for note in data["notes"]:
         lines += ["", f"> **Note:** {note}"]
     return lines + [""]

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from baselines.rocket import ArrayLike, as_tensor, check_3d, default_device, ieee_fp32
+from baselines.rocket import ArrayLike, as_tensor, check_3d, check_finite, default_device, ieee_fp32
 
 NUM_KERNELS = 84
 KERNEL_LENGTH = 9
@@ -146,8 +146,8 @@ def valid_weights(num_kernels: int, length: int, crop: torch.Tensor, padding: in
 def ppv(c: torch.Tensor, biases: torch.Tensor, crop: torch.Tensor, padding: int, max_elements: int = 2**24) -> torch.Tensor:
     """``(B, 84, F)`` proportion of ``c`` ``(B, 84, T)`` above ``biases`` ``(84, F)``; ``crop`` kernels skip the padded ends.
 
-    ``c > b`` is evaluated as ``clamp(sign(c - b), 0)`` (exact in IEEE float with subnormals; NaN counts
-    as not above, as in aeon) and summed over time by a matrix product with the valid steps, in chunks of
+    ``c > b`` is evaluated as ``clamp(sign(c - b), 0)`` (exact in IEEE float with subnormals, for finite
+    ``c``) and summed over time by a matrix product with the valid steps, in chunks of
     biases so that the ``(B, 84, f, T)`` intermediate stays below ``max_elements``.
 
     Example:
@@ -157,7 +157,7 @@ def ppv(c: torch.Tensor, biases: torch.Tensor, crop: torch.Tensor, padding: int,
     """
     b, k, t = c.shape
     valid = valid_weights(k, t, crop, padding, c.device)
-    c = torch.where(torch.isnan(c), float("-inf"), c).unsqueeze(2)
+    c = c.unsqueeze(2)
     step = max(1, max_elements // max(b * k * t, 1))
     counts = []
     for f in range(0, biases.shape[1], step):
@@ -197,6 +197,7 @@ class MiniRocket:
     def fit(self, X: ArrayLike, y: object = None) -> MiniRocket:  # noqa: N803
         """Fit dilations, channel combinations and biases on ``X`` ``(N, C, T)``, ``T >= 9``."""
         n, c, t = check_3d(X)
+        check_finite(torch.as_tensor(X))
         if t < KERNEL_LENGTH:
             raise ValueError(f"MiniRocket needs series of at least {KERNEL_LENGTH} steps, got {t}; zero-pad them")
         rng = np.random.default_rng(self.seed)
@@ -259,6 +260,7 @@ class MiniRocket:
     def _transform_batch(self, x: ArrayLike) -> np.ndarray:
         p = self.parameters
         xt = as_tensor(x, self.device)
+        check_finite(xt)
         parity = torch.arange(NUM_KERNELS, device=self.device) % 2
         feats, start = [], 0
         for j, dilation in enumerate(p.dilations.tolist()):

@@ -202,6 +202,8 @@ def build_groups(kernels: RocketKernels, num_channels: int, device: torch.device
 def group_features(x: torch.Tensor, group: _Group) -> tuple[torch.Tensor, torch.Tensor]:
     """PPV and max ``(B, k)`` of one kernel group on normalised float32 ``x`` ``(B, C, T)``.
 
+    PPV is ``mean(sign(clamp(out, 0)))``, computed in place after the max (exactly ``mean(out > 0)``).
+
     Example:
         >>> k = sample_kernels(4, 2, 30, np.random.default_rng(0))
         >>> ppv, mx = group_features(torch.randn(3, 2, 30), build_groups(k, 2, torch.device("cpu"))[0])
@@ -209,7 +211,38 @@ def group_features(x: torch.Tensor, group: _Group) -> tuple[torch.Tensor, torch.
         (3, True)
     """
     out = F.conv1d(x, group.weight, group.bias, dilation=group.dilation, padding=group.padding)
-    return (out > 0).float().mean(dim=-1), out.amax(dim=-1)
+    mx = out.amax(dim=-1)
+    return out.clamp_(min=0.0).sign_().mean(dim=-1), mx
+
+
+def feature_order(groups: list[_Group]) -> torch.Tensor:
+    """Column permutation from group order (``[ppv_g, max_g]`` per group) to aeon's ``[ppv_0, max_0, ...]``.
+
+    Example:
+        >>> k = sample_kernels(6, 2, 30, np.random.default_rng(0))
+        >>> groups = build_groups(k, 2, torch.device("cpu"))
+        >>> sorted(feature_order(groups).tolist()) == list(range(12))
+        True
+    """
+    kernel = torch.cat([torch.cat([g.index, g.index]) for g in groups]).cpu()
+    is_max = torch.cat([torch.arange(2 * len(g.index)) >= len(g.index) for g in groups])
+    destination = 2 * kernel + is_max.long()
+    order = torch.empty_like(destination)
+    order[destination] = torch.arange(len(destination))
+    return order
+
+
+def check_finite(x: torch.Tensor) -> None:
+    """Raise ``ValueError`` on NaN or infinite values (impute missing frames first).
+
+    Example:
+        >>> check_finite(torch.tensor([1.0, float("nan")]))
+        Traceback (most recent call last):
+        ...
+        ValueError: series contain NaN or infinite values; impute them before the transform
+    """
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("series contain NaN or infinite values; impute them before the transform")
 
 
 class Rocket:
@@ -253,6 +286,7 @@ class Rocket:
         self.num_kernels = len(self.kernels.lengths)
         self.num_channels_, self.length_ = num_channels, length
         self._groups = build_groups(self.kernels, num_channels, self.device)
+        self._order = feature_order(self._groups).to(self.device)
         return self
 
     def transform(self, X: ArrayLike) -> np.ndarray:  # noqa: N803
@@ -274,13 +308,12 @@ class Rocket:
 
     def _transform_batch(self, x: ArrayLike) -> np.ndarray:
         xt = as_tensor(x, self.device, torch.float64 if self.normalise else torch.float32)
+        check_finite(xt)
         xt = (znormalise(xt) if self.normalise else xt).float()
-        feats = torch.empty((xt.shape[0], 2 * self.num_kernels), device=self.device)
+        parts = []
         for group in self._groups:
-            ppv, mx = group_features(xt, group)
-            feats[:, 2 * group.index] = ppv
-            feats[:, 2 * group.index + 1] = mx
-        return feats.cpu().numpy()
+            parts.extend(group_features(xt, group))
+        return torch.cat(parts, dim=1)[:, self._order].cpu().numpy()
 
 
 def apply_kernels_numpy(X: np.ndarray, kernels: RocketKernels | tuple) -> np.ndarray:  # noqa: N803

@@ -113,11 +113,9 @@ def _print_data_summary(report: dict) -> None:
         counts = ", ".join(f"{v} {k}" for k, v in part.items() if isinstance(v, int))
         line = f"[bold]{stage}[/]: {counts}"
         frames = part.get("frames")
-        if isinstance(frames, dict):
-            line += (
-                f"; frames kept {frames['kept']}/{frames['frames']} (failed {frames['dropped_failed']}, "
-                f"low confidence {frames['dropped_low_confidence']}, NaN {frames['dropped_nan']})"
-            )
+        if isinstance(frames, dict) and "kept" in frames:
+            dropped = ", ".join(f"{k.removeprefix('dropped_').replace('_', ' ')} {v}" for k, v in frames.items() if k.startswith("dropped_"))
+            line += f"; frames kept {frames['kept']}/{frames['frames']} (dropped: {dropped})"
         console.print(line)
     if report.get("files_skipped"):
         console.print(f"[yellow]skipped {len(report['files_skipped'])} file(s) with no usable frame[/]")
