@@ -143,12 +143,12 @@ def valid_weights(num_kernels: int, length: int, crop: torch.Tensor, padding: in
     return valid
 
 
-def ppv(c: torch.Tensor, biases: torch.Tensor, crop: torch.Tensor, padding: int, max_elements: int = 2**24) -> torch.Tensor:
+def ppv(c: torch.Tensor, biases: torch.Tensor, crop: torch.Tensor, padding: int, max_elements: int | None = None) -> torch.Tensor:
     """``(B, 84, F)`` proportion of ``c`` ``(B, 84, T)`` above ``biases`` ``(84, F)``; ``crop`` kernels skip the padded ends.
 
     ``c > b`` is evaluated as ``clamp(sign(c - b), 0)`` (exact in IEEE float with subnormals, for finite
-    ``c``) and summed over time by a matrix product with the valid steps, in chunks of
-    biases so that the ``(B, 84, f, T)`` intermediate stays below ``max_elements``.
+    ``c``) and summed over time by a matrix product with the valid steps, in chunks of series and biases
+    whose ``(b, 84, f, T)`` intermediate has at most ``max_elements`` (default 2**20 on CPU, 2**26 on GPU).
 
     Example:
         >>> c = torch.arange(10.0).repeat(1, 84, 1)
@@ -156,14 +156,19 @@ def ppv(c: torch.Tensor, biases: torch.Tensor, crop: torch.Tensor, padding: int,
         [0.5]
     """
     b, k, t = c.shape
+    nf = biases.shape[1]
+    if max_elements is None:
+        max_elements = 2**20 if c.device.type == "cpu" else 2**26
     valid = valid_weights(k, t, crop, padding, c.device)
+    f_step = max(1, min(nf, max_elements // (k * t)))
+    b_step = max(1, max_elements // (k * t * f_step))
     c = c.unsqueeze(2)
-    step = max(1, max_elements // max(b * k * t, 1))
-    counts = []
-    for f in range(0, biases.shape[1], step):
-        above = (c - biases[:, f : f + step, None]).sign_().clamp_(min=0.0)  # (B, 84, f, T) in {0, 1}
-        counts.append(torch.matmul(above, valid[:, :, None]).squeeze(-1))
-    return torch.cat(counts, dim=-1) / valid.sum(dim=1)[:, None]
+    counts = torch.empty((b, k, nf), device=c.device)
+    for i in range(0, b, b_step):
+        for f in range(0, nf, f_step):
+            above = (c[i : i + b_step] - biases[:, f : f + f_step, None]).sign_().clamp_(min=0.0)  # in {0, 1}
+            counts[i : i + b_step, :, f : f + f_step] = torch.matmul(above, valid[:, :, None]).squeeze(-1)
+    return counts / valid.sum(dim=1)[:, None]
 
 
 class MiniRocket:
@@ -204,11 +209,9 @@ class MiniRocket:
         dilations, per_dilation = fit_dilations(t, max(self.num_features, NUM_KERNELS), self.max_dilations_per_kernel)
         sizes, channel_indices = sample_combinations(len(dilations) * NUM_KERNELS, c, rng)
         examples = rng.integers(n, size=len(dilations) * NUM_KERNELS)
-        biases = np.zeros(NUM_KERNELS * int(per_dilation.sum()), dtype=np.float32)
-        self.set_parameters(MiniRocketParameters(sizes, channel_indices, dilations, per_dilation, biases), c, t)
-        self.parameters = self.parameters._replace(biases=self.fit_biases(X, examples))
-        self._biases = torch.from_numpy(self.parameters.biases).to(self.device)
-        return self
+        unfitted = np.zeros(NUM_KERNELS * int(per_dilation.sum()), dtype=np.float32)
+        self.set_parameters(MiniRocketParameters(sizes, channel_indices, dilations, per_dilation, unfitted), c, t)
+        return self.set_parameters(self.parameters._replace(biases=self.fit_biases(X, examples)), c, t)
 
     def set_parameters(self, parameters: MiniRocketParameters | tuple, num_channels: int, length: int) -> MiniRocket:
         """Use fitted parameters in aeon's layout (e.g. ``aeon_minirocket.parameters``)."""

@@ -143,6 +143,17 @@ def test_minirocket_shapes_determinism_and_errors() -> None:
         MiniRocket(device="cpu").fit(x[:, :, :8])
 
 
+def test_minirocket_ppv_chunking_is_exact() -> None:
+    from baselines.minirocket import ppv
+
+    c, biases = torch.randn(5, 84, 40), torch.randn(84, 7)
+    crop = torch.arange(84) % 2 == 1  # odd kernels skip 16 steps at each end
+    full = ppv(c, biases, crop, 16)
+    assert torch.equal(full, ppv(c, biases, crop, 16, max_elements=1))
+    assert torch.allclose(full[:, 0::2], (c[:, 0::2, None, :] > biases[0::2, :, None]).float().mean(-1))
+    assert torch.allclose(full[:, 1::2], (c[:, 1::2, None, 16:24] > biases[1::2, :, None]).float().mean(-1))
+
+
 def test_minirocket_biases_are_quantiles_of_the_training_outputs() -> None:
     """With one training series repeated, each bias is an exact quantile of that series' kernel output."""
     x = np.repeat(np.random.default_rng(7).normal(size=(1, 2, 30)).astype(np.float32), 3, axis=0)
@@ -215,6 +226,29 @@ def test_accuracy_and_feature_distribution_on_par_with_aeon(kind: str, split) ->
     if kind == "rocket":  # random kernels: same sampling distribution
         assert abs(ours.kernels.num_channel_indices.mean() - theirs.kernels[5].mean()) < 0.5
         assert abs(np.log2(ours.kernels.dilations).mean() - np.log2(theirs.kernels[3]).mean()) < 0.3
+
+
+def test_non_finite_series_are_rejected() -> None:
+    x = np.random.default_rng(11).normal(size=(3, 2, 30)).astype(np.float32)
+    rocket, minirocket = Rocket(num_kernels=10, device="cpu").fit(x), MiniRocket(num_features=84, device="cpu").fit(x)
+    x[1, 0, 5] = np.nan
+    for transform in (rocket.transform, minirocket.transform, MiniRocket(device="cpu").fit):
+        with pytest.raises(ValueError, match="NaN"):
+            transform(x)
+
+
+def test_benchmark_command_runs(tmp_path) -> None:  # noqa: ANN001
+    import json
+
+    from facedep.benchmarks import main
+
+    out = tmp_path / "bench.json"
+    args = ["rocket", "--series", "6", "--channels", "2", "--length", "30", "--kernels", "84", "--no-aeon",
+            "--threads", str(torch.get_num_threads()), "--device", "cpu", "--json", str(out)]
+    assert main(args) == 0
+    results = json.loads(out.read_text())
+    assert set(results["ours"]) == {"rocket", "minirocket"} and results["aeon"] is None
+    assert all(rate > 0 for rate in results["ours"].values())
 
 
 # ---------------------------------------------------------------- CUDA

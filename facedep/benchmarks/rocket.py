@@ -124,7 +124,7 @@ def format_table(results: dict) -> str:
 
     Example:
         >>> print(format_table({"ours": {"rocket": 10.0}, "aeon": {"rocket": 5.0}}).splitlines()[2])
-        rocket           10.0       5.0     2.00
+        rocket           10.0        5.0     2.00
     """
     ours, aeon = results["ours"], results.get("aeon") or {}
     lines = [f"{'transform':<10} {'ours/s':>10} {'aeon/s':>10} {'ratio':>8}", "-" * 41]

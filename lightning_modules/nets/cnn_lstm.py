@@ -29,6 +29,8 @@ class CNNLSTM(nn.Module):
         hidden_size: LSTM units; dropout: before the head.
         backbone: a timm model name for the per-frame CNN instead (``resnet18``, ``test_resnet``...).
         pretrained / weights: timm weights (``weights`` = a local file, works offline).
+        pool_size: output grid of the small CNN's average pool ((1, 1) = the seed's global pool).
+        batch_norm: BatchNorm after each convolution of the small CNN (not in the seed).
     """
 
     def __init__(
@@ -41,9 +43,11 @@ class CNNLSTM(nn.Module):
         backbone: str | None = None,
         pretrained: bool = False,
         weights: str | None = None,
+        pool_size: tuple[int, int] = (1, 1),
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        self.encoder = frame_encoder(in_channels, backbone, conv_channels, pretrained, weights)
+        self.encoder = frame_encoder(in_channels, backbone, conv_channels, pretrained, weights, pool_size, batch_norm)
         self.lstm = nn.LSTM(self.encoder.num_features, hidden_size, batch_first=True)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, num_classes)
@@ -58,7 +62,10 @@ class CNNLSTM(nn.Module):
 
 
 class ImageCNN(nn.Module):
-    """CNN on one image per sample (the temporal pseudo-image: channels x, y, z over time x landmark)."""
+    """CNN on one image per sample (the temporal pseudo-image: channels x, y, z over time x landmark).
+
+    Arguments as :class:`CNNLSTM`, without the LSTM.
+    """
 
     def __init__(
         self,
@@ -69,9 +76,11 @@ class ImageCNN(nn.Module):
         backbone: str | None = None,
         pretrained: bool = False,
         weights: str | None = None,
+        pool_size: tuple[int, int] = (1, 1),
+        batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        self.encoder = frame_encoder(in_channels, backbone, conv_channels, pretrained, weights)
+        self.encoder = frame_encoder(in_channels, backbone, conv_channels, pretrained, weights, pool_size, batch_norm)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.encoder.num_features, num_classes)
 
