@@ -6,7 +6,7 @@ DEMO_DIR ?= demo_data
 FOLDS ?= 5
 export WANDB_SILENT ?= true
 
-.PHONY: install install-dev demo demo-data test test-slow test-gpu clean
+.PHONY: install install-dev demo demo-data demo-landmarks demo-compare demo-analysis test test-slow test-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,18 @@ demo-data: $(DEMO_DIR)/manifest.csv
 demo: install demo-data
 	$(PY) scripts/cross_validate.py --config configs/demo.yaml --folds $(FOLDS) --data.init_args.manifest $(DEMO_DIR)/manifest.csv
 
+demo_landmarks/manifest.csv: | install
+	$(PY) scripts/make_demo_data.py --modality landmarks --out demo_landmarks --subjects 40 --min-frames 150 --max-frames 300 --effect-size 2.0 --seed 0
+
+demo-landmarks: install demo_landmarks/manifest.csv
+	$(PY) scripts/cross_validate.py --config configs/landmarks/demo.yaml --folds $(FOLDS) --data.init_args.manifest demo_landmarks/manifest.csv
+
+demo-compare: install demo-data
+	$(PY) scripts/compare_models.py --config configs/demo.yaml --folds $(FOLDS) --data.init_args.manifest $(DEMO_DIR)/manifest.csv
+
+demo-analysis: install demo-data
+	$(PY) scripts/analyze_aus.py --manifest $(DEMO_DIR)/manifest.csv --out runs/analysis-demo
+
 test: install-dev
 	WANDB_MODE=offline $(PY) -m pytest -q
 
@@ -40,4 +52,4 @@ test-gpu: install-dev
 	WANDB_MODE=offline $(PY) -m pytest -q -m gpu
 
 clean:
-	rm -rf runs $(DEMO_DIR) .pytest_cache
+	rm -rf runs $(DEMO_DIR) demo_landmarks .pytest_cache

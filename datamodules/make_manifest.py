@@ -24,6 +24,7 @@ from datamodules.io.au_severity import read_au_severity_csv
 from datamodules.io.au_table import ALL_AU_COLUMNS, DataFormatError
 from datamodules.io.daic import (
     find_daic_woz_au_files,
+    find_daic_woz_landmark_files,
     find_e_daic_au_files,
     read_daic_woz_labels,
     read_e_daic_labels,
@@ -97,9 +98,13 @@ def _lookup(labels: pd.DataFrame) -> dict[tuple[str, str | None], dict]:
     }
 
 
-def _has_openface_aus(path: Path) -> bool:
+FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {"aus": ALL_AU_COLUMNS, "landmarks": ("X_0", "X0", "x_0", "l0_x")}
+"""Columns that mark a CSV as holding the wanted features (any one of them)."""
+
+
+def _has_features(path: Path, features: str) -> bool:
     try:
-        return any(c in ALL_AU_COLUMNS for c in read_header(path))
+        return any(c in FEATURE_COLUMNS[features] for c in read_header(path))
     except DataFormatError:
         return False
 
@@ -117,8 +122,8 @@ def _dir_rows(args: argparse.Namespace, out_dir: Path, skipped: list[str]) -> li
     for path in sorted(root.rglob(pattern)):
         if os.path.abspath(path) in ignore:
             continue
-        if args.format == "openface-dir" and not _has_openface_aus(path):
-            skipped.append(f"{path}: no OpenFace AU columns")
+        if args.format == "openface-dir" and not _has_features(path, args.features):
+            skipped.append(f"{path}: no OpenFace {'AU' if args.features == 'aus' else 'landmark'} columns")
             continue
         subject, session = parse_subject(path.stem, regex)
         hit = lookup.get((subject, session)) or lookup.get((subject, None))
@@ -135,14 +140,17 @@ def _dir_rows(args: argparse.Namespace, out_dir: Path, skipped: list[str]) -> li
 def _daic_rows(args: argparse.Namespace, out_dir: Path, skipped: list[str]) -> list[dict]:
     root = Path(args.root)
     if args.format == "daic-woz":
-        labels, files = read_daic_woz_labels(root), find_daic_woz_au_files(root)
+        find = find_daic_woz_landmark_files if args.features == "landmarks" else find_daic_woz_au_files
+        labels, files = read_daic_woz_labels(root), find(root)
+    elif args.features == "landmarks":
+        raise DataFormatError("E-DAIC ships no 3D landmark files; use --features aus (or extract landmarks from video)")
     else:
         labels, files = read_e_daic_labels(root), find_e_daic_au_files(root)
     rows = []
     for r in labels.to_dict("records"):
         path = files.get(r["subject_id"])
         if path is None:
-            skipped.append(f"participant {r['subject_id']} ({r['split']}): no AU file")
+            skipped.append(f"participant {r['subject_id']} ({r['split']}): no {'AU' if args.features == 'aus' else 'landmark'} file")
             continue
         rows.append({**r, "path": manifest_path(path, out_dir)})
     for pid in sorted(set(files) - set(labels["subject_id"])):
@@ -190,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subject-regex", default=DEFAULT_SUBJECT_REGEX,
                    help="regex on the file stem with named groups 'subject' and optional 'session'")
     p.add_argument("--group-column", help="subject/group column of the AU severity CSV")
+    p.add_argument("--features", choices=tuple(FEATURE_COLUMNS), default="aus",
+                   help="which files to list: AU files (default) or landmark files (openface-dir, daic-woz)")
     return p
 
 

@@ -482,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     """CLI: ``python scripts/make_demo_data.py --out demo_data [--subjects 60] ...``."""
     parser = argparse.ArgumentParser(description="Write synthetic OpenFace 2.x demo data with a planted depression signal.")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--modality", choices=("aus", "landmarks"), default="aus",
+                        help="aus: AU intensities/presences; landmarks: 68 3D landmarks (X_*, Y_*, Z_*)")
     parser.add_argument("--subjects", type=int, default=60)
     parser.add_argument("--sessions", type=int, default=1, help="sessions (videos) per subject")
     parser.add_argument("--seed", type=int, default=0)
@@ -495,6 +497,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.min_frames > args.max_frames:
         parser.error("--min-frames must be <= --max-frames")
     start = time.perf_counter()
+    if args.modality == "landmarks":
+        from datamodules.synthetic_landmarks import make_landmark_demo
+
+        manifest = make_landmark_demo(args.out, num_subjects=args.subjects, sessions_per_subject=args.sessions,
+                                      frames=(args.min_frames, args.max_frames), effect_size=args.effect_size, seed=args.seed)
+        print(f"wrote {manifest} ({args.subjects} subjects) in {time.perf_counter() - start:.2f} s")
+        return 0
     table = generate_openface_demo(
         args.out, num_subjects=args.subjects, sessions_per_subject=args.sessions,
         frames=(args.min_frames, args.max_frames), fps=args.fps, depressed_fraction=args.depressed_fraction,

@@ -20,7 +20,8 @@ from pytorch_lightning.loggers import WandbLogger
 from facedep.config_hints import hints_for_args
 from facedep.tracking import make_loggers
 
-MONITOR = "val/subject/macro_f1"
+MONITOR = "val/selection_score"
+"""Validation subject-level macro-F1, ties broken by validation NLL (see BaseClassifier)."""
 
 # Cross-validation calls the CLI in-process with ``args``; Lightning warns about that every time.
 warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")

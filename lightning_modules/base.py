@@ -159,6 +159,20 @@ class BaseClassifier(pl.LightningModule):
             self.confusion.update(decided, pred["y"])
             self.confusion_matrices[stage][level] = self.confusion.compute().cpu()
             self.confusion.reset()
+        if stage == "val":
+            self._log_selection_score(levels)
+
+    def _log_selection_score(self, levels: dict[str, dict[str, torch.Tensor]]) -> None:
+        """``val/selection_score``: subject macro-F1 minus 0.001 x window NLL (ties go to the better-calibrated epoch).
+
+        Small validation sets often give the same macro-F1 for many epochs; without the tie-break the
+        checkpoint callback would keep the first (least trained) of them.
+        """
+        windows = levels["window"]
+        nll = -torch.log(windows["probs"].gather(1, windows["y"].long().unsqueeze(1)).clamp_min(1e-7)).mean()
+        f1 = self.trainer.callback_metrics.get("val/subject/macro_f1")
+        if f1 is not None:
+            self.log("val/selection_score", f1.to(nll.device) - 1e-3 * nll)
 
     # ---- optimisation ------------------------------------------------------------------------
     def configure_optimizers(self):  # noqa: ANN201 (Lightning accepts several return shapes)

@@ -36,6 +36,7 @@ E_DAIC_SPLIT_FILES: dict[str, tuple[str, ...]] = {
     "test": ("test_split.csv",),
 }
 DAIC_WOZ_AU_SUFFIX = "_CLNF_AUs.txt"
+DAIC_WOZ_LANDMARK_SUFFIX = "_CLNF_features3D.txt"
 E_DAIC_AU_SUFFIX = "_OpenFace2.1.0_Pose_gaze_AUs.csv"
 
 
@@ -128,6 +129,11 @@ def _find(root: str | Path, suffix: str) -> dict[str, Path]:
 def find_daic_woz_au_files(root: str | Path) -> dict[str, Path]:
     """Participant id -> ``{pid}_CLNF_AUs.txt`` found anywhere under ``root``."""
     return _find(root, DAIC_WOZ_AU_SUFFIX)
+
+
+def find_daic_woz_landmark_files(root: str | Path) -> dict[str, Path]:
+    """Participant id -> ``{pid}_CLNF_features3D.txt`` (68 3D landmarks) found anywhere under ``root``."""
+    return _find(root, DAIC_WOZ_LANDMARK_SUFFIX)
 
 
 def find_e_daic_au_files(root: str | Path) -> dict[str, Path]:
