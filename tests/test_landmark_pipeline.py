@@ -67,3 +67,19 @@ def test_cnn_lstm_classifier_trains_with_tuned_threshold(landmark_manifest: Path
     assert 0.1 <= result["test"]["test/threshold"] <= 0.9
     assert {"test/subject/macro_f1", "test/video/auroc", "test/window/accuracy"} <= set(result["test"])
     assert result["data"]["test"]["subjects"] == 4
+
+
+def test_video_extraction_feeds_the_datamodule(realdata: Path, tmp_path: Path) -> None:
+    from datamodules.preprocessing.extract import main as extract
+
+    assert extract([str(realdata / "pyfeat" / "single_face.mp4"), "--out", str(tmp_path), "--no-progress"]) == 0
+    rows = [{"subject_id": f"s{i}", "path": "single_face.npz", "label": i % 2, "split": split}
+            for i, split in enumerate(["train", "train", "val", "test"])]
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    dm = LandmarkDataModule(str(tmp_path / "m.csv"), mode="temporal", frames_per_sample=16, stride=16, align=True,
+                            split="column", file_format="npz", cache_dir=None)
+    dm.setup("fit")
+    assert dm.datasets["train"][0]["x"].shape == (3, 16, 468)  # MediaPipe's 468-point mesh
+    assert dm.data_report["test"]["frames"]["kept"] == 72
