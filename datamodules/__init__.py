@@ -11,6 +11,7 @@ _LAZY = {
     "AUSequenceDataModule": "datamodules.au_sequence",
     "AUFrameDataModule": "datamodules.au_frames",
     "LandmarkDataModule": "datamodules.landmarks",
+    "FaceImageDataModule": "datamodules.images",
 }
 
 __all__ = list(_LAZY)
