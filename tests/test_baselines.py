@@ -51,3 +51,30 @@ def test_every_baseline_learns_the_planted_effect(demo_manifest: Path, tmp_path:
         assert report["levels"]["subject"]["n"] == 18  # every subject tested once
     table = (tmp_path / "t-compare" / "table.md").read_text()
     assert all(name in table for name in summaries) and "±" in table
+
+
+def test_classic_fold_fits_on_training_windows_only(demo_manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline sees exactly the training windows in ``fit`` (test windows only in scoring)."""
+    import baselines.fold as fold_module
+    from datamodules.au_sequence import AUSequenceDataModule
+
+    seen: dict[str, np.ndarray] = {}
+
+    class Recorder:
+        def fit(self, x: np.ndarray, y: np.ndarray) -> "Recorder":
+            seen["fit"] = x
+            return self
+
+        def predict_proba(self, x: np.ndarray) -> np.ndarray:
+            seen["score"] = x
+            return np.full((len(x), 2), 0.5)
+
+    monkeypatch.setattr(fold_module, "make_classic_model", lambda *a, **k: Recorder())
+    args = ["--config", str(ROOT / "configs" / "tests" / "tiny.yaml"), "--data.init_args.manifest", str(demo_manifest),
+            "--run.output_dir", str(tmp_path), "--data.init_args.fold", "1"]
+    result = fold_module.run_classic_fold(args, "boosting")
+    dm = AUSequenceDataModule(manifest=str(demo_manifest), window=32, stride=32, num_folds=3, fold=1, cache_dir=None)
+    dm.setup("fit")
+    np.testing.assert_allclose(seen["fit"], dm.datasets["train"].arrays()["x"], atol=1e-6)
+    np.testing.assert_allclose(seen["score"], dm.datasets["test"].arrays()["x"], atol=1e-6)
+    assert result["data"]["test"]["subject_ids"] == dm.data_report["test"]["subject_ids"]
