@@ -6,7 +6,7 @@ DEMO_DIR ?= demo_data
 FOLDS ?= 5
 export WANDB_SILENT ?= true
 
-.PHONY: install install-dev demo demo-data demo-landmarks demo-compare demo-analysis test test-slow test-gpu clean
+.PHONY: install install-dev demo demo-data demo-landmarks demo-images demo-compare demo-analysis test test-slow test-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ demo_landmarks/manifest.csv: | install
 demo-landmarks: install demo_landmarks/manifest.csv
 	$(PY) scripts/cross_validate.py --config configs/landmarks/demo.yaml --folds $(FOLDS) --data.init_args.manifest demo_landmarks/manifest.csv
 
+demo_faces/manifest.csv: | install
+	$(PY) scripts/make_demo_data.py --modality faces --out demo_faces --subjects 80 --seed 0
+
+demo-images: install demo_faces/manifest.csv
+	$(PY) scripts/cross_validate.py --config configs/images/demo.yaml --folds $(FOLDS) --data.init_args.manifest demo_faces/manifest.csv
+
 demo-compare: install demo-data
 	$(PY) scripts/compare_models.py --config configs/demo.yaml --folds $(FOLDS) --data.init_args.manifest $(DEMO_DIR)/manifest.csv
 
@@ -52,4 +58,4 @@ test-gpu: install-dev
 	WANDB_MODE=offline $(PY) -m pytest -q -m gpu
 
 clean:
-	rm -rf runs $(DEMO_DIR) demo_landmarks .pytest_cache
+	rm -rf runs $(DEMO_DIR) demo_landmarks demo_faces .pytest_cache

@@ -482,8 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     """CLI: ``python scripts/make_demo_data.py --out demo_data [--subjects 60] ...``."""
     parser = argparse.ArgumentParser(description="Write synthetic OpenFace 2.x demo data with a planted depression signal.")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--modality", choices=("aus", "landmarks"), default="aus",
-                        help="aus: AU intensities/presences; landmarks: 68 3D landmarks (X_*, Y_*, Z_*)")
+    parser.add_argument("--modality", choices=("aus", "landmarks", "faces"), default="aus",
+                        help="aus: AU intensities/presences; landmarks: 68 3D landmarks (X_*, Y_*, Z_*); "
+                        "faces: drawn faces in the Kaggle AffectNet layout (--subjects = images per class)")
     parser.add_argument("--subjects", type=int, default=60)
     parser.add_argument("--sessions", type=int, default=1, help="sessions (videos) per subject")
     parser.add_argument("--seed", type=int, default=0)
@@ -497,6 +498,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.min_frames > args.max_frames:
         parser.error("--min-frames must be <= --max-frames")
     start = time.perf_counter()
+    if args.modality == "faces":
+        from datamodules.synthetic_faces import make_face_demo
+
+        manifest = make_face_demo(args.out, images_per_class=args.subjects, size=96, classes=("happy", "sad", "neutral"), seed=args.seed)
+        print(f"wrote {manifest} ({args.subjects} images per class) in {time.perf_counter() - start:.2f} s")
+        return 0
     if args.modality == "landmarks":
         from datamodules.synthetic_landmarks import make_landmark_demo
 
