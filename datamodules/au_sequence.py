@@ -56,7 +56,6 @@ class AUSequenceDataModule(SubjectDataModule):
         self.min_confidence = min_confidence
         self.file_format = file_format
         self.scaler: ChannelScaler | None = None
-        self.videos: pd.DataFrame | None = None
 
     @property
     def num_channels(self) -> int:
@@ -124,15 +123,7 @@ class AUSequenceDataModule(SubjectDataModule):
         report["class_weights"] = self.class_weights.tolist() if self.class_weights is not None else None
         return report
 
-    # ---- metadata for aggregation and checkpoints -----------------------------------------
-    def sample_names(self) -> dict[str, dict[int, str]]:
-        """Readable names of video and subject ids (for prediction tables)."""
-        assert self.videos is not None
-        return {
-            "video": dict(zip(self.videos["video_index"], self.videos["path"])),
-            "subject": dict(zip(self.videos["subject_index"], self.videos["subject_id"])),
-        }
-
+    # ---- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"scaler": self.scaler.state_dict() if self.scaler else None, "channels": self.channels}
 

@@ -72,6 +72,7 @@ class SubjectDataModule(pl.LightningDataModule):
         self.datasets: dict[str, Dataset] = {}
         self.class_weights: torch.Tensor | None = None
         self.data_report: dict = {}
+        self.videos: pd.DataFrame | None = None
 
     @property
     def num_channels(self) -> int:
@@ -122,6 +123,14 @@ class SubjectDataModule(pl.LightningDataModule):
             else {},
             "frames": frames,
             "subject_ids": sorted(rows["subject_id"].unique().tolist()),
+        }
+
+    def sample_names(self) -> dict[str, dict[int, str]]:
+        """Readable names of the integer ids in batches: video id -> path, subject id -> subject_id."""
+        assert self.videos is not None, "call setup() first"
+        return {
+            "video": dict(zip(self.videos["video_index"], self.videos["path"])),
+            "subject": dict(zip(self.videos["subject_index"], self.videos["subject_id"])),
         }
 
     def write_report(self, path: str | Path) -> Path:

@@ -327,7 +327,6 @@ class FaceImageDataModule(SubjectDataModule):
         self.train_transform_specs = DEFAULT_TRAIN_TRANSFORMS if train_transforms is None else list(train_transforms)
         self.eval_transform_specs = list(eval_transforms or [])
         self.mean, self.std = resolve_normalization(normalization, mean, std)
-        self.videos: pd.DataFrame | None = None
         self.decode_report: dict[str, Any] = {}
         self._detector: Any | None = None
 
@@ -467,10 +466,3 @@ class FaceImageDataModule(SubjectDataModule):
         out["class_weights"] = self.class_weights.tolist() if self.class_weights is not None else None
         return out
 
-    def sample_names(self) -> dict[str, dict[int, str]]:
-        """``video`` id -> image path, ``subject`` id -> subject (group) id."""
-        assert self.videos is not None
-        return {
-            "video": dict(zip(self.videos["video_index"], self.videos["path"])),
-            "subject": dict(zip(self.videos["subject_index"], self.videos["subject_id"])),
-        }

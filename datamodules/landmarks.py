@@ -112,7 +112,6 @@ class LandmarkDataModule(SubjectDataModule):
         self.min_confidence = min_confidence
         self.file_format = file_format
         self.image_cache = image_cache
-        self.videos: pd.DataFrame | None = None
 
     @property
     def num_channels(self) -> int:
@@ -210,9 +209,3 @@ class LandmarkDataModule(SubjectDataModule):
         report["class_weights"] = self.class_weights.tolist() if self.class_weights is not None else None
         return report
 
-    def sample_names(self) -> dict[str, dict[int, str]]:
-        assert self.videos is not None
-        return {
-            "video": dict(zip(self.videos["video_index"], self.videos["path"])),
-            "subject": dict(zip(self.videos["subject_index"], self.videos["subject_id"])),
-        }

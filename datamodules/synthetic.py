@@ -26,6 +26,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import argparse
 import sys
 import time
@@ -383,6 +385,42 @@ def assign_labels(num_subjects: int, depressed_fraction: float, rng: np.random.G
     return rng.permutation(labels)
 
 
+@dataclass
+class DemoSession:
+    """One synthetic recording to simulate: who, which label/score, how long, and its random stream."""
+
+    subject_id: str
+    label: int
+    score: int
+    session: int
+    rng: np.random.Generator
+    first_of_subject: bool
+
+
+def demo_sessions(
+    num_subjects: int, sessions_per_subject: int, frames: tuple[int, int], depressed_fraction: float, seed: int
+) -> Iterator[DemoSession]:
+    """The subjects and sessions every synthetic demo writes (validated; deterministic for a seed).
+
+    Example:
+        >>> [(s.subject_id, s.session) for s in demo_sessions(2, 2, (5, 9), 0.5, seed=0)]
+        [('sub001', 1), ('sub001', 2), ('sub002', 1), ('sub002', 2)]
+    """
+    if num_subjects < 1 or sessions_per_subject < 1:
+        raise ValueError("num_subjects and sessions_per_subject must be >= 1")
+    if not 0.0 <= depressed_fraction <= 1.0:
+        raise ValueError(f"depressed_fraction must be in [0, 1], got {depressed_fraction}")
+    if not 1 <= frames[0] <= frames[1]:
+        raise ValueError(f"frames must be (min, max) with 1 <= min <= max, got {frames}")
+    rng = np.random.default_rng(seed)
+    labels = assign_labels(num_subjects, depressed_fraction, rng)
+    scores = phq8_scores(labels, rng)
+    for i, (label, score) in enumerate(zip(labels, scores)):
+        srng = np.random.default_rng([seed, i])
+        for k in range(1, sessions_per_subject + 1):
+            yield DemoSession(f"sub{i + 1:03d}", int(label), int(score), k, srng, k == 1)
+
+
 def generate_openface_demo(
     out_dir: str | Path,
     num_subjects: int = 60,
@@ -401,32 +439,21 @@ def generate_openface_demo(
         >>> generate_openface_demo("/tmp/demo", num_subjects=4)["frames"].sum()  # doctest: +SKIP
         1804
     """
-    if num_subjects < 1 or sessions_per_subject < 1:
-        raise ValueError("num_subjects and sessions_per_subject must be >= 1")
-    if not 0.0 <= depressed_fraction <= 1.0:
-        raise ValueError(f"depressed_fraction must be in [0, 1], got {depressed_fraction}")
-    if not 1 <= frames[0] <= frames[1]:
-        raise ValueError(f"frames must be (min, max) with 1 <= min <= max, got {frames}")
     out_dir = Path(out_dir)
-    rng = np.random.default_rng(seed)
-    labels = assign_labels(num_subjects, depressed_fraction, rng)
-    scores = phq8_scores(labels, rng)
     rows = []
-    for i, (label, score) in enumerate(zip(labels, scores)):
-        subject_id = f"sub{i + 1:03d}"
-        srng = np.random.default_rng([seed, i])
-        profile = make_subject_profile(subject_id, int(label), int(score), effect_size, srng)
-        for k in range(1, sessions_per_subject + 1):
-            n = int(srng.integers(frames[0], frames[1] + 1))
-            data = simulate_session(profile, n, fps, failed_frame_rate, srng)
-            rel = Path("openface") / f"{subject_id}_session{k}.csv"
-            make_openface_csv(
-                out_dir / rel, data["au"], success=data["success"], confidence=data["confidence"],
-                fps=fps, gaze=data["gaze"], pose=data["pose"],
-            )
-            rows.append({"subject_id": subject_id, "path": rel.as_posix(), "label": int(label),
-                         "score": int(score), "session": k, "frames": n,
-                         "failed_frames": int((data["success"] == 0).sum())})
+    for demo in demo_sessions(num_subjects, sessions_per_subject, frames, depressed_fraction, seed):
+        subject_id, label, score, k, srng = demo.subject_id, demo.label, demo.score, demo.session, demo.rng
+        if demo.first_of_subject:
+            profile = make_subject_profile(subject_id, label, score, effect_size, srng)
+        n = int(srng.integers(frames[0], frames[1] + 1))
+        data = simulate_session(profile, n, fps, failed_frame_rate, srng)
+        rel = Path("openface") / f"{subject_id}_session{k}.csv"
+        make_openface_csv(
+            out_dir / rel, data["au"], success=data["success"], confidence=data["confidence"],
+            fps=fps, gaze=data["gaze"], pose=data["pose"],
+        )
+        rows.append({"subject_id": subject_id, "path": rel.as_posix(), "label": label, "score": score,
+                     "session": k, "frames": n, "failed_frames": int((data["success"] == 0).sum())})
     table = pd.DataFrame(rows)
     write_manifest(table[["subject_id", "path", "label", "score", "session"]], out_dir / "manifest.csv")
     table.drop_duplicates("subject_id")[["subject_id", "label", "score"]].to_csv(out_dir / "labels.csv", index=False)

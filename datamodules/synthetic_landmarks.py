@@ -41,10 +41,9 @@ from datamodules.manifest import write_manifest
 from datamodules.synthetic import (
     _dilate,
     ar1_noise,
-    assign_labels,
+    demo_sessions,
     event_track,
     failure_mask,
-    phq8_scores,
     severity_multiplier,
 )
 
@@ -284,26 +283,17 @@ def generate_landmark_demo(
     failed_frame_rate: float = 0.03,
 ) -> pd.DataFrame:
     """Like :func:`make_landmark_demo`, but return the per-file table (manifest columns plus ``frames``, ``failed_frames``)."""
-    if num_subjects < 1 or sessions_per_subject < 1:
-        raise ValueError("num_subjects and sessions_per_subject must be >= 1")
-    if not 1 <= frames[0] <= frames[1]:
-        raise ValueError(f"frames must be (min, max) with 1 <= min <= max, got {frames}")
     out_dir = Path(out_dir)
-    rng = np.random.default_rng(seed)
-    labels = assign_labels(num_subjects, depressed_fraction, rng)
-    scores = phq8_scores(labels, rng)
     rows = []
-    for i, (label, score) in enumerate(zip(labels, scores)):
-        subject_id = f"sub{i + 1:03d}"
-        srng = np.random.default_rng([seed, i])
-        subject = make_subject(subject_id, int(label), int(score), effect_size, srng)
-        for k in range(1, sessions_per_subject + 1):
-            n = int(srng.integers(frames[0], frames[1] + 1))
-            data = simulate_landmarks(subject, n, fps, failed_frame_rate, srng)
-            rel = Path("landmarks") / f"{subject_id}_session{k}.csv"
-            write_openface_landmark_csv(out_dir / rel, data["points"], data["success"], data["confidence"], fps)
-            rows.append({"subject_id": subject_id, "path": rel.as_posix(), "label": int(label), "score": int(score),
-                         "session": k, "frames": n, "failed_frames": int((~data["success"]).sum())})
+    for demo in demo_sessions(num_subjects, sessions_per_subject, frames, depressed_fraction, seed):
+        if demo.first_of_subject:
+            subject = make_subject(demo.subject_id, demo.label, demo.score, effect_size, demo.rng)
+        n = int(demo.rng.integers(frames[0], frames[1] + 1))
+        data = simulate_landmarks(subject, n, fps, failed_frame_rate, demo.rng)
+        rel = Path("landmarks") / f"{demo.subject_id}_session{demo.session}.csv"
+        write_openface_landmark_csv(out_dir / rel, data["points"], data["success"], data["confidence"], fps)
+        rows.append({"subject_id": demo.subject_id, "path": rel.as_posix(), "label": demo.label, "score": demo.score,
+                     "session": demo.session, "frames": n, "failed_frames": int((~data["success"]).sum())})
     table = pd.DataFrame(rows)
     write_manifest(table[["subject_id", "path", "label", "score", "session"]], out_dir / "manifest.csv")
     table.drop_duplicates("subject_id")[["subject_id", "label", "score"]].to_csv(out_dir / "labels.csv", index=False)
