@@ -192,3 +192,12 @@ def test_tiny_overfit(one_thread: None) -> None:
     with torch.no_grad():
         acc = (net(x).argmax(1) == y).float().mean().item()
     assert acc >= 0.9, f"train accuracy {acc:.2f} (last loss {loss.item():.3f})"
+
+
+def test_earlier_feature_stage_gives_a_finer_token_grid() -> None:
+    last = HybridAttentionNet(3, 2, backbones=("test_resnet",), img_size=64, d_model=16, nhead=2)
+    finer = HybridAttentionNet(3, 2, backbones=("test_resnet",), img_size=64, d_model=16, nhead=2, feature_stage=-2)
+    x = torch.randn(1, 3, 64, 64)
+    (h1, w1), (h2, w2) = last.attention_maps(x)["test_resnet"].shape[1:], finer.attention_maps(x)["test_resnet"].shape[1:]
+    assert (h2, w2) == (2 * h1, 2 * w1)
+    assert finer(x).shape == (1, 2)

@@ -36,9 +36,9 @@ from torch import nn
 
 
 def build_feature_backbone(
-    name: str, in_channels: int, pretrained: bool = False, weights: str | None = None
+    name: str, in_channels: int, pretrained: bool = False, weights: str | None = None, stage: int = -1
 ) -> nn.Module:
-    """A timm ``features_only`` model returning only its last feature map.
+    """A timm ``features_only`` model returning one feature map (``stage``: -1 = the last).
 
     ``weights`` is a local checkpoint (offline). It is loaded by timm itself through
     ``pretrained_cfg_overlay={"file": weights}`` *before* the feature wrapper is built, so it may be a
@@ -54,7 +54,7 @@ def build_feature_backbone(
         kwargs["pretrained_cfg_overlay"] = {"file": str(weights)}
         pretrained = True
     return timm.create_model(
-        name, pretrained=pretrained, features_only=True, out_indices=(-1,), in_chans=in_channels, **kwargs
+        name, pretrained=pretrained, features_only=True, out_indices=(stage,), in_chans=in_channels, **kwargs
     )
 
 
@@ -103,6 +103,8 @@ class HybridAttentionNet(nn.Module):
         max_frames: longest clip accepted in temporal mode.
         img_size: reference input size that sizes the 2D position tables; other sizes interpolate.
         temporal_layers: layers of the frame transformer.
+        feature_stage: which backbone stage gives the tokens (-1: the last, as the seed's pooled
+            features; -2, -3: finer grids, e.g. when training small backbones from scratch).
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class HybridAttentionNet(nn.Module):
         max_frames: int = 64,
         img_size: int | tuple[int, int] = 224,
         temporal_layers: int = 1,
+        feature_stage: int = -1,
     ) -> None:
         super().__init__()
         backbones = tuple(backbones)
@@ -141,7 +144,7 @@ class HybridAttentionNet(nn.Module):
         self.max_frames = max_frames
 
         self.backbones = nn.ModuleList(
-            build_feature_backbone(n, in_channels, pretrained, weights.get(n)) for n in backbones
+            build_feature_backbone(n, in_channels, pretrained, weights.get(n), feature_stage) for n in backbones
         )
         self.projections = nn.ModuleList(
             nn.Conv2d(b.feature_info.channels()[-1], d_model, kernel_size=1) for b in self.backbones
