@@ -33,9 +33,10 @@ import cv2
 import numpy as np
 import torch
 
+from datamodules.images import IMAGENET_MEAN, IMAGENET_STD, crop_box
+from datamodules.images import resolve_normalization as resolve_image_normalization
+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 DEFAULT_IMAGE_SIZE = 224
 DEFAULT_MARGIN = 0.1
 DEFAULT_MIN_FACE_SCORE = 0.7
@@ -171,21 +172,11 @@ def check_model(model: torch.nn.Module) -> None:
 
 
 def resolve_normalization(dm_hparams: dict[str, Any]) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Mean/std from ``mean``/``std``, else ``normalization`` (``imagenet``, a timm name, or none)."""
-    mean, std = dm_hparams.get("mean"), dm_hparams.get("std")
-    if mean is not None and std is not None:
-        return tuple(float(v) for v in mean), tuple(float(v) for v in std)
-    name = dm_hparams.get("normalization", "imagenet")
-    if name is None or name == "none":
-        return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-    if name == "imagenet":
-        return IMAGENET_MEAN, IMAGENET_STD
-    import timm
-
-    cfg = timm.get_pretrained_cfg(name)
-    if cfg is None:
-        raise PredictError(f"normalization {name!r} in the checkpoint is neither 'imagenet' nor a timm model name")
-    return tuple(float(v) for v in cfg.mean), tuple(float(v) for v in cfg.std)
+    """Mean/std as the DataModule used them (``mean``/``std``, else ``normalization``)."""
+    try:
+        return resolve_image_normalization(dm_hparams.get("normalization", "imagenet"), dm_hparams.get("mean"), dm_hparams.get("std"))
+    except ValueError as exc:
+        raise PredictError(f"checkpoint normalisation settings: {exc}") from exc
 
 
 def preprocessing_from(dm_hparams: dict[str, Any], margin: float | None = None) -> Preprocessing:
@@ -293,18 +284,6 @@ def video_frames(capture: cv2.VideoCapture, source: str, live: bool = False) -> 
         index += 1
 
 
-def crop_face(rgb: np.ndarray, box: Sequence[float], margin: float) -> np.ndarray | None:
-    """The box (x0, y0, x1, y1) enlarged by ``margin`` of its side on each side, clipped to the image."""
-    x0, y0, x1, y1 = (float(v) for v in box)
-    dx, dy = (x1 - x0) * margin, (y1 - y0) * margin
-    height, width = rgb.shape[:2]
-    left, top = max(int(round(x0 - dx)), 0), max(int(round(y0 - dy)), 0)
-    right, bottom = min(int(round(x1 + dx)), width), min(int(round(y1 + dy)), height)
-    if right <= left or bottom <= top:
-        return None
-    return rgb[top:bottom, left:right]
-
-
 def to_tensor(crop: np.ndarray, prep: Preprocessing) -> torch.Tensor:
     """Resize to ``image_size``, scale to [0, 1], normalise; float32 ``(3, H, W)``."""
     height, width = prep.image_size
@@ -352,7 +331,7 @@ class FramePredictor:
         if frame.rgb is None:
             return row
         face = self.detector.largest(frame.rgb)
-        crop = crop_face(frame.rgb, face.box, self.loaded.preprocessing.margin) if face is not None else None
+        crop = crop_box(frame.rgb, face.box, self.loaded.preprocessing.margin) if face is not None else None
         if crop is not None:
             row.face_found, row.box = True, face.box
             self._pending.append((row, to_tensor(crop, self.loaded.preprocessing)))

@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lightning_modules.nets.layers import encoder_stack
+
 
 def build_feature_backbone(
     name: str, in_channels: int, pretrained: bool = False, weights: str | None = None, stage: int = -1
@@ -62,21 +64,6 @@ def reference_grid(backbone: nn.Module, img_size: tuple[int, int]) -> tuple[int,
     """Feature-map size of ``backbone`` at input ``img_size`` (from its total stride, rounded up)."""
     reduction = backbone.feature_info.reduction()[-1]
     return math.ceil(img_size[0] / reduction), math.ceil(img_size[1] / reduction)
-
-
-def encoder_stack(
-    d_model: int, nhead: int, num_layers: int, dim_feedforward: int, dropout: float
-) -> nn.TransformerEncoder:
-    """Pre-norm, batch-first encoder without a final norm (the callers add their own LayerNorm)."""
-    layer = nn.TransformerEncoderLayer(
-        d_model=d_model,
-        nhead=nhead,
-        dim_feedforward=dim_feedforward,
-        dropout=dropout,
-        batch_first=True,
-        norm_first=True,
-    )
-    return nn.TransformerEncoder(layer, num_layers=num_layers, enable_nested_tensor=False)
 
 
 def layer_attention(layer: nn.TransformerEncoderLayer, x: torch.Tensor) -> torch.Tensor:

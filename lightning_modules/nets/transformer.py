@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from lightning_modules.nets._checks import check_sequence_input
+from lightning_modules.nets.layers import encoder_stack
 
 
 class TransformerEncoderNet(nn.Module):
@@ -58,18 +59,8 @@ class TransformerEncoderNet(nn.Module):
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         nn.init.trunc_normal_(self.pos_embedding, std=0.02)
         self.embed_dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(
-            d_model=d_model,
-            nhead=nhead,
-            dim_feedforward=dim_feedforward,
-            dropout=dropout,
-            batch_first=True,
-            norm_first=True,
-        )
         # Pre-norm layers leave the residual stream un-normalised: finish with a LayerNorm.
-        self.encoder = nn.TransformerEncoder(
-            layer, num_layers=num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
-        )
+        self.encoder = encoder_stack(d_model, nhead, num_layers, dim_feedforward, dropout, final_norm=True)
         self.head = nn.Linear(d_model, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
