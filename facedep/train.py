@@ -68,6 +68,7 @@ def run_training(args: list[str] | None = None) -> dict:
     }
     if cli.config["run"]["test"]:
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+        result["tested_weights"] = best or "final weights (no validation score to pick a best checkpoint)"
         result["test"] = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
         result["confusion_matrices"] = {
             level: m.tolist() for level, m in getattr(model, "confusion_matrices", {}).get("test", {}).items()

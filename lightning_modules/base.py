@@ -150,19 +150,21 @@ class BaseClassifier(pl.LightningModule):
             self.log(f"{stage}/threshold", self.decision_threshold)
         self.predictions[stage] = {k: {n: t.detach().cpu() for n, t in v.items()} for k, v in levels.items()}
         self.confusion_matrices[stage] = {}
+        computed: dict[str, dict[str, torch.Tensor]] = {}
         for level, pred in levels.items():
             metrics = self.eval_metrics[f"{stage}_{level}"]
             decided = shift_to_threshold(pred["probs"], float(self.decision_threshold)) if self.num_classes == 2 else pred["probs"]
             metrics.update(decided, pred["y"])
-            self.log_dict(metrics.compute(), prog_bar=stage == "val" and level == "subject")
+            computed[level] = metrics.compute()
+            self.log_dict(computed[level], prog_bar=stage == "val" and level == "subject")
             metrics.reset()
             self.confusion.update(decided, pred["y"])
             self.confusion_matrices[stage][level] = self.confusion.compute().cpu()
             self.confusion.reset()
         if stage == "val":
-            self._log_selection_score(levels)
+            self._log_selection_score(levels, computed["subject"]["val/subject/macro_f1"])
 
-    def _log_selection_score(self, levels: dict[str, dict[str, torch.Tensor]]) -> None:
+    def _log_selection_score(self, levels: dict[str, dict[str, torch.Tensor]], subject_f1: torch.Tensor) -> None:
         """``val/selection_score``: subject macro-F1 minus 0.001 x window NLL (ties go to the better-calibrated epoch).
 
         Small validation sets often give the same macro-F1 for many epochs; without the tie-break the
@@ -170,9 +172,7 @@ class BaseClassifier(pl.LightningModule):
         """
         windows = levels["window"]
         nll = -torch.log(windows["probs"].gather(1, windows["y"].long().unsqueeze(1)).clamp_min(1e-7)).mean()
-        f1 = self.trainer.callback_metrics.get("val/subject/macro_f1")
-        if f1 is not None:
-            self.log("val/selection_score", f1.to(nll.device) - 1e-3 * nll)
+        self.log("val/selection_score", subject_f1.to(nll.device) - 1e-3 * nll)
 
     # ---- optimisation ------------------------------------------------------------------------
     def configure_optimizers(self):  # noqa: ANN201 (Lightning accepts several return shapes)

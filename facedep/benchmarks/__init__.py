@@ -2,7 +2,7 @@
 
 Example:
     >>> sorted(SUBCOMMANDS)
-    ['rocket']
+    ['data', 'overhead', 'rocket']
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 SUBCOMMANDS: dict[str, str] = {
     "rocket": "facedep.benchmarks.rocket",
+    "overhead": "facedep.benchmarks.overhead",
+    "data": "facedep.benchmarks.data",
 }
 """Subcommand -> module providing ``HELP``, ``add_arguments(parser)`` and ``run(args) -> dict``."""
 
