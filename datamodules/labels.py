@@ -33,12 +33,15 @@ def encode_labels(labels: pd.Series, classes: list[str | int], source: str) -> n
     lookup = {_key(c): i for i, c in enumerate(classes)}
     if len(lookup) != len(classes):
         raise ValueError(f"classes {classes} has duplicates")
-    out = np.empty(len(labels), dtype=np.int64)
-    for pos, (row, value) in enumerate(labels.items()):
-        key = _key(value)
-        if key not in lookup:
-            raise DataFormatError(
-                f"{source}, row {int(row) + 2}: label {value!r} is not one of the configured classes {list(classes)}"
-            )
-        out[pos] = lookup[key]
-    return out
+    keys = {value: _key(value) for value in pd.unique(labels)}  # one conversion per distinct label
+    codes = labels.map(keys).map(lookup)
+    missing = np.flatnonzero(codes.isna().to_numpy())
+    if missing.size:
+        first = int(missing[0])
+        value = labels.iloc[first]
+        value = value.item() if hasattr(value, "item") else value  # numpy scalar -> plain Python for the message
+        raise DataFormatError(
+            f"{source}, row {int(labels.index[first]) + 2}: label {value!r} is not one of the "
+            f"configured classes {list(classes)}"
+        )
+    return codes.to_numpy(dtype=np.int64)

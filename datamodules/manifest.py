@@ -58,7 +58,8 @@ def load_manifest(path: str | Path, check_paths: bool = True) -> pd.DataFrame:
     if bad:
         raise DataFormatError(f"manifest {path}: empty subject_id in row(s) {[i + 2 for i in bad[:10]]}")
     root = path.parent
-    df["path"] = [str(p if Path(p).is_absolute() else (root / p)) for p in df["path"].astype(str)]
+    unique = df["path"].astype(str).unique()  # frame-level manifests repeat one path many times
+    df["path"] = df["path"].astype(str).map({p: str(p if Path(p).is_absolute() else (root / p)) for p in unique})
     if check_paths:
         for i, p in enumerate(df["path"].unique()):
             if not Path(p).exists():

@@ -194,7 +194,7 @@ def format_table(result: dict) -> str:
 
     Example:
         >>> print(format_table({"ours": 90.0, "plain": 100.0, "ratio": 0.9}).splitlines()[2])
-        ours (Lightning)         90.0     0.90
+        ours (Lightning)           90.0     0.90
     """
     lines = [f"{'loop':<18} {'samples/s':>12} {'ratio':>8}", "-" * 40,
              f"{'ours (Lightning)':<18} {result['ours']:12.1f} {result['ratio']:8.2f}",

@@ -1,0 +1,36 @@
+"""``scripts/benchmark.py overhead`` and ``data``: tiny runs complete and write the expected JSON (no speed asserted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from facedep.benchmarks import build_parser, main
+
+
+def test_subcommands_are_registered() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["overhead", "--net", "lstm"]).net == "lstm"
+    assert parser.parse_args(["data", "--rows", "5"]).rows == 5
+
+
+def test_overhead_tiny_run_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "overhead.json"
+    assert main(["overhead", "--subjects", "8", "--epochs", "1", "--frames", "120", "200", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert {"ours", "plain", "ratio", "samples_per_epoch", "epoch_seconds", "machine", "train_windows"} <= set(result)
+    assert result["ours"] > 0 and result["plain"] > 0 and result["ratio"] > 0
+    assert len(result["epoch_seconds"]["ours"]) == len(result["epoch_seconds"]["plain"]) == 2  # warm-up + 1
+    assert result["machine"]["torch_threads"] >= 1 and result["machine"]["cpu"]
+
+
+def test_data_tiny_run_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "data.json"
+    assert main(["data", "--rows", "2000", "--subjects", "8", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert {"rows", "parse", "cold", "warm", "cold_over_warm", "target", "machine"} <= set(result)
+    for step in ("parse", "cold", "warm"):
+        assert result[step]["seconds"] > 0 and result[step]["peak_mb"] > 0
+    assert result["parse"]["rows"] == 2000
+    assert result["cold"]["cache_misses"] == 1 and result["warm"]["cache_hits"] == 1
+    assert result["warm"]["frames"] == 2000 and result["cold_over_warm"] > 0
