@@ -26,7 +26,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from baselines.rocket import ArrayLike, as_tensor, check_3d, check_finite, default_device, ieee_fp32
+from baselines.rocket import (
+    ArrayLike,
+    as_tensor,
+    batched_features,
+    check_3d,
+    check_finite,
+    default_device,
+    ieee_fp32,
+)
 
 NUM_KERNELS = 84
 KERNEL_LENGTH = 9
@@ -247,14 +255,7 @@ class MiniRocket:
         """``(N, num_features_)`` float32 PPV features, ordered (dilation, kernel, quantile) as aeon."""
         if self.parameters is None:
             raise RuntimeError("call fit() before transform()")
-        n, c, _ = check_3d(X)
-        if c != self.num_channels_:
-            raise ValueError(f"fitted on {self.num_channels_} channels, got {c}")
-        out = np.empty((n, self.num_features_), dtype=np.float32)
-        with torch.no_grad(), ieee_fp32():
-            for start in range(0, n, self.batch_size):
-                out[start : start + self.batch_size] = self._transform_batch(X[start : start + self.batch_size])
-        return out
+        return batched_features(X, self.num_channels_, self.num_features_, self.batch_size, self._transform_batch)
 
     def fit_transform(self, X: ArrayLike, y: object = None) -> np.ndarray:  # noqa: N803
         """``fit(X).transform(X)``."""

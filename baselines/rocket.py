@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -109,6 +109,24 @@ def check_3d(x: ArrayLike) -> tuple[int, int, int]:
         raise ValueError(f"expected (N, C, T) series, got shape {tuple(x.shape)}")
     n, c, t = (int(s) for s in x.shape)
     return n, c, t
+
+
+def batched_features(
+    X: ArrayLike,  # noqa: N803
+    fitted_channels: int,
+    num_features: int,
+    batch_size: int,
+    transform_batch: Callable[[ArrayLike], np.ndarray],
+) -> np.ndarray:
+    """``(N, num_features)`` float32 from ``transform_batch`` over batches of ``X``, in exact float32."""
+    n, c, _ = check_3d(X)
+    if c != fitted_channels:
+        raise ValueError(f"fitted on {fitted_channels} channels, got {c}")
+    out = np.empty((n, num_features), dtype=np.float32)
+    with torch.no_grad(), ieee_fp32():
+        for start in range(0, n, batch_size):
+            out[start : start + batch_size] = transform_batch(X[start : start + batch_size])
+    return out
 
 
 def znormalise(x: torch.Tensor) -> torch.Tensor:
@@ -293,14 +311,7 @@ class Rocket:
         """``(N, 2 * num_kernels)`` float32 features: ``[ppv_0, max_0, ppv_1, max_1, ...]``."""
         if self.kernels is None:
             raise RuntimeError("call fit() before transform()")
-        n, c, _ = check_3d(X)
-        if c != self.num_channels_:
-            raise ValueError(f"fitted on {self.num_channels_} channels, got {c}")
-        out = np.empty((n, 2 * self.num_kernels), dtype=np.float32)
-        with torch.no_grad(), ieee_fp32():
-            for start in range(0, n, self.batch_size):
-                out[start : start + self.batch_size] = self._transform_batch(X[start : start + self.batch_size])
-        return out
+        return batched_features(X, self.num_channels_, 2 * self.num_kernels, self.batch_size, self._transform_batch)
 
     def fit_transform(self, X: ArrayLike, y: object = None) -> np.ndarray:  # noqa: N803
         """``fit(X).transform(X)``."""

@@ -421,6 +421,14 @@ def demo_sessions(
             yield DemoSession(f"sub{i + 1:03d}", int(label), int(score), k, srng, k == 1)
 
 
+def write_demo_tables(rows: list[dict], out_dir: Path) -> pd.DataFrame:
+    """``manifest.csv`` (one row per file) and ``labels.csv`` (one per subject) of a demo; returns all rows."""
+    table = pd.DataFrame(rows)
+    write_manifest(table[["subject_id", "path", "label", "score", "session"]], out_dir / "manifest.csv")
+    table.drop_duplicates("subject_id")[["subject_id", "label", "score"]].to_csv(out_dir / "labels.csv", index=False)
+    return table
+
+
 def generate_openface_demo(
     out_dir: str | Path,
     num_subjects: int = 60,
@@ -454,10 +462,7 @@ def generate_openface_demo(
         )
         rows.append({"subject_id": subject_id, "path": rel.as_posix(), "label": label, "score": score,
                      "session": k, "frames": n, "failed_frames": int((data["success"] == 0).sum())})
-    table = pd.DataFrame(rows)
-    write_manifest(table[["subject_id", "path", "label", "score", "session"]], out_dir / "manifest.csv")
-    table.drop_duplicates("subject_id")[["subject_id", "label", "score"]].to_csv(out_dir / "labels.csv", index=False)
-    return table
+    return write_demo_tables(rows, out_dir)
 
 
 def make_openface_demo(

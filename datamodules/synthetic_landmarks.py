@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datamodules.manifest import write_manifest
 from datamodules.synthetic import (
     _dilate,
     ar1_noise,
@@ -45,6 +44,7 @@ from datamodules.synthetic import (
     event_track,
     failure_mask,
     severity_multiplier,
+    write_demo_tables,
 )
 
 NUM_POINTS = 68
@@ -294,10 +294,7 @@ def generate_landmark_demo(
         write_openface_landmark_csv(out_dir / rel, data["points"], data["success"], data["confidence"], fps)
         rows.append({"subject_id": demo.subject_id, "path": rel.as_posix(), "label": demo.label, "score": demo.score,
                      "session": demo.session, "frames": n, "failed_frames": int((~data["success"]).sum())})
-    table = pd.DataFrame(rows)
-    write_manifest(table[["subject_id", "path", "label", "score", "session"]], out_dir / "manifest.csv")
-    table.drop_duplicates("subject_id")[["subject_id", "label", "score"]].to_csv(out_dir / "labels.csv", index=False)
-    return table
+    return write_demo_tables(rows, out_dir)
 
 
 def make_landmark_demo(
