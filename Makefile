@@ -37,7 +37,7 @@ demo-landmarks: install demo_landmarks/manifest.csv
 	$(PY) scripts/cross_validate.py --config configs/landmarks/demo.yaml --folds $(FOLDS) --data.init_args.manifest demo_landmarks/manifest.csv
 
 demo_faces/manifest.csv: | install
-	$(PY) scripts/make_demo_data.py --modality faces --out demo_faces --subjects 80 --seed 0
+	$(PY) scripts/make_demo_data.py --modality faces --out demo_faces --subjects 500 --seed 0
 
 demo-images: install demo_faces/manifest.csv
 	$(PY) scripts/cross_validate.py --config configs/images/demo.yaml --folds $(FOLDS) --data.init_args.manifest demo_faces/manifest.csv
