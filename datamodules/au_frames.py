@@ -24,6 +24,7 @@ from datamodules.standardize import ChannelScaler
 from lightning_modules.losses import class_weights_from_labels
 
 CACHE_NAMESPACE = "au-severity-v1"
+CHUNK_ROWS = 65536
 
 
 class AUFrameDataModule(SubjectDataModule):
@@ -47,7 +48,8 @@ class AUFrameDataModule(SubjectDataModule):
     def num_channels(self) -> int:
         return len(self.channels)
 
-    def _load_values(self, path: str) -> np.ndarray:
+    def _load_table(self, path: str) -> np.ndarray:
+        """The CSV's ``(rows, 35)`` float16 AU table (parsed once, then from the content-keyed cache)."""
         from datamodules.io.au_severity import read_au_severity_csv
 
         def parse() -> dict[str, np.ndarray]:
@@ -58,8 +60,27 @@ class AUFrameDataModule(SubjectDataModule):
                 values, _, _ = read_au_severity_csv(path, label_column=self.label_column)
             return {"values": values.astype(np.float16)}
 
-        values = self.cache.get_or_compute(path, CACHE_NAMESPACE, parse)["values"]
-        return values[:, [ALL_AU_COLUMNS.index(c) for c in self.channels]].astype(np.float32)
+        return self.cache.get_or_compute(path, CACHE_NAMESPACE, parse)["values"]
+
+    def _gather(self, frames: pd.DataFrame) -> np.ndarray:
+        """``(len(frames), C)`` float32 AU vectors of the manifest rows, gathered in row chunks.
+
+        Rows are taken from the float16 table before the channel selection and the cast, a chunk at a
+        time, so the only full-size array is the float32 result.
+        """
+        columns = [ALL_AU_COLUMNS.index(c) for c in self.channels]
+        values = np.empty((len(frames), self.num_channels), dtype=np.float32)
+        for path, rows in frames.groupby("path").groups.items():
+            table = self._load_table(str(path))
+            positions = frames.loc[rows, "row"].to_numpy(dtype=np.int64)
+            if positions.max() >= len(table):
+                raise DataFormatError(f"{self.manifest_path}: row {positions.max()} is past the end of {path} ({len(table)} rows)")
+            targets = frames.index.get_indexer(rows)
+            for start in range(0, len(positions), CHUNK_ROWS):
+                chunk = slice(start, start + CHUNK_ROWS)
+                values[targets[chunk]] = table[positions[chunk]][:, columns]
+            del table
+        return values
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -68,13 +89,7 @@ class AUFrameDataModule(SubjectDataModule):
         if "row" not in frames.columns:
             raise DataFormatError(f"{self.manifest_path}: a frame-level manifest needs a 'row' column")
         frames["label_index"] = encode_labels(frames["label"], self.classes, self.manifest_path)
-        values = np.empty((len(frames), self.num_channels), dtype=np.float32)
-        for path, rows in frames.groupby("path").groups.items():
-            table = self._load_values(str(path))
-            positions = frames.loc[rows, "row"].to_numpy(dtype=np.int64)
-            if positions.max() >= len(table):
-                raise DataFormatError(f"{self.manifest_path}: row {positions.max()} is past the end of {path} ({len(table)} rows)")
-            values[frames.index.get_indexer(rows)] = table[positions]
+        values = self._gather(frames)
         nan_rows = np.isnan(values).any(axis=1)
         if nan_rows.any():
             rank_zero_warn(f"{self.manifest_path}: dropped {int(nan_rows.sum())} frame(s) with NaN AU values")
@@ -95,9 +110,12 @@ class AUFrameDataModule(SubjectDataModule):
 
         train = stages == "train"
         scaler = ChannelScaler.fit([values[train]]) if self.standardize else ChannelScaler.identity(self.num_channels)
+        scaler.transform_(values)  # in place: the per-stage copies below are the only other full-size arrays
+        labels = frames["label_index"].to_numpy()
         for name in STAGES:
             mask = stages == name
-            self.datasets[name] = FrameDataset(scaler.transform(values[mask]), frames["label_index"].to_numpy()[mask], subject_index[mask])
+            self.datasets[name] = FrameDataset(values[mask], labels[mask], subject_index[mask])
+        del values
         self.class_weights = class_weights_from_labels(self.datasets["train"].window_labels(), self.num_classes)
         self.data_report = {
             "manifest": self.manifest_path,

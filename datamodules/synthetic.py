@@ -514,9 +514,10 @@ def main(argv: list[str] | None = None) -> int:
     """CLI: ``python scripts/make_demo_data.py --out demo_data [--subjects 60] ...``."""
     parser = argparse.ArgumentParser(description="Write synthetic OpenFace 2.x demo data with a planted depression signal.")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--modality", choices=("aus", "landmarks", "faces"), default="aus",
+    parser.add_argument("--modality", choices=("aus", "landmarks", "faces", "au-faces"), default="aus",
                         help="aus: AU intensities/presences; landmarks: 68 3D landmarks (X_*, Y_*, Z_*); "
-                        "faces: drawn faces in the Kaggle AffectNet layout (--subjects = images per class)")
+                        "faces: drawn faces in the Kaggle AffectNet layout (--subjects = images per class); "
+                        "au-faces: drawn faces with AUs on/off in the Hugging-Rain-Man layout (labels/, images/)")
     parser.add_argument("--subjects", type=int, default=60)
     parser.add_argument("--sessions", type=int, default=1, help="sessions (videos) per subject")
     parser.add_argument("--seed", type=int, default=0)
@@ -535,6 +536,12 @@ def main(argv: list[str] | None = None) -> int:
 
         manifest = make_face_demo(args.out, images_per_class=args.subjects, size=96, classes=("happy", "sad", "neutral"), seed=args.seed)
         print(f"wrote {manifest} ({args.subjects} images per class) in {time.perf_counter() - start:.2f} s")
+        return 0
+    if args.modality == "au-faces":
+        from datamodules.synthetic_au_faces import make_au_face_demo
+
+        out = make_au_face_demo(args.out, subjects=args.subjects, seed=args.seed)
+        print(f"wrote {out / 'labels'} and {out / 'images'} ({args.subjects} subjects) in {time.perf_counter() - start:.2f} s")
         return 0
     if args.modality == "landmarks":
         from datamodules.synthetic_landmarks import make_landmark_demo
