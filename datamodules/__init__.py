@@ -12,6 +12,7 @@ _LAZY = {
     "AUFrameDataModule": "datamodules.au_frames",
     "LandmarkDataModule": "datamodules.landmarks",
     "FaceImageDataModule": "datamodules.images",
+    "AUDetectionDataModule": "datamodules.au_detection",
 }
 
 __all__ = list(_LAZY)

@@ -12,6 +12,7 @@ from pathlib import Path
 from datamodules.io.au_table import AUTable
 from datamodules.io.daic import read_daic_woz_aus
 from datamodules.io.frame_table import read_header
+from datamodules.io.hrm import read_hrm_au_file
 from datamodules.io.opendbm import read_opendbm_facau
 from datamodules.io.openface import read_openface_csv
 
@@ -19,6 +20,7 @@ READERS: dict[str, Callable[[str | Path], AUTable]] = {
     "openface": read_openface_csv,
     "opendbm": read_opendbm_facau,
     "daic-woz": read_daic_woz_aus,
+    "hrm": read_hrm_au_file,
 }
 FORMATS: tuple[str, ...] = ("auto", *READERS)
 
