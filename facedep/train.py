@@ -94,16 +94,35 @@ def _write_outputs(trainer, model, datamodule, run_dir: Path, result: dict) -> N
     if hasattr(datamodule, "write_report"):
         datamodule.write_report(run_dir / "data_report.json")
     names = datamodule.sample_names() if hasattr(datamodule, "sample_names") else {}
-    written = write_level_predictions(getattr(model, "predictions", {}).get("test", {}), names, list(model.class_names), "test", run_dir)
+    # A model with its own result tables (multi-label AU detection: one row per frame, one per AU) writes those.
+    tables = model.result_tables("test", names) if hasattr(model, "result_tables") and "test" in result else {}
+    if tables:
+        written = {key: run_dir / f"{key}.csv" for key in tables}
+        for key, table in tables.items():
+            table.to_csv(written[key], index=False)
+    else:
+        written = write_level_predictions(getattr(model, "predictions", {}).get("test", {}), names, list(model.class_names), "test", run_dir)
     result["predictions"] = {k: str(v) for k, v in written.items()}
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2))
     _print_data_summary(result.get("data", {}))
-    if "test" in result:
+    if tables:
+        for key in (k for k in tables if k.startswith("metrics_")):
+            _print_frame(tables[key], key)
+    elif "test" in result:
         print_metrics(result["test"])
     for logger in trainer.loggers:
         if logger.__class__.__name__ == "WandbLogger":
             logger.experiment.summary.update({k: v for k, v in result.get("test", {}).items()})
     console.print(f"Run folder: {run_dir}  (metrics.json, config.yaml, metrics.csv, checkpoints/, data_report.json)")
+
+
+def _print_frame(frame, title: str) -> None:  # noqa: ANN001 (a pandas DataFrame)
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column), justify="left" if frame[column].dtype == object else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(table)
 
 
 def _print_data_summary(report: dict) -> None:

@@ -6,3 +6,7 @@ from lightning_modules.hybrid_attention_classifier import HybridAttentionClassif
 from lightning_modules.sequence_classifier import SequenceClassifier
 
 __all__ = ["BaseClassifier", "CNNLSTMClassifier", "HybridAttentionClassifier", "SequenceClassifier"]
+
+from lightning_modules.au_detector import AUDetector  # noqa: E402
+
+__all__ += ["AUDetector"]
