@@ -6,7 +6,7 @@ DEMO_DIR ?= demo_data
 FOLDS ?= 5
 export WANDB_SILENT ?= true
 
-.PHONY: install install-dev demo demo-data demo-landmarks demo-images demo-compare demo-analysis test test-slow test-gpu clean
+.PHONY: install install-dev demo demo-data demo-landmarks demo-images demo-compare demo-analysis demo-au-detector test test-slow test-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ demo_faces/manifest.csv: | install
 demo-images: install demo_faces/manifest.csv
 	$(PY) scripts/cross_validate.py --config configs/images/demo.yaml --folds $(FOLDS) --data.init_args.manifest demo_faces/manifest.csv
 
+demo_hrm/frames.csv: | install
+	$(PY) scripts/make_demo_data.py --modality au-faces --out demo_hrm --subjects 60 --seed 0
+	$(PY) scripts/make_au_manifest.py --format hrm demo_hrm --out demo_hrm/frames.csv
+
+demo-au-detector: install demo_hrm/frames.csv
+	$(PY) scripts/train.py --config configs/au/detector_demo.yaml --data.init_args.manifest demo_hrm/frames.csv
+
 demo-compare: install demo-data
 	$(PY) scripts/compare_models.py --config configs/demo.yaml --folds $(FOLDS) --data.init_args.manifest $(DEMO_DIR)/manifest.csv
 
@@ -58,4 +65,4 @@ test-gpu: install-dev
 	WANDB_MODE=offline $(PY) -m pytest -q -m gpu
 
 clean:
-	rm -rf runs $(DEMO_DIR) demo_landmarks demo_faces .pytest_cache
+	rm -rf runs $(DEMO_DIR) demo_landmarks demo_faces demo_hrm .pytest_cache
