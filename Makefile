@@ -6,7 +6,7 @@ DEMO_DIR ?= demo_data
 FOLDS ?= 5
 export WANDB_SILENT ?= true
 
-.PHONY: install install-dev demo demo-data demo-landmarks demo-images demo-compare demo-analysis demo-au-detector test test-slow test-gpu clean
+.PHONY: install install-dev demo demo-data demo-landmarks demo-images demo-compare demo-analysis demo-au-detector demo-atypicality demo-au-pipeline test test-slow test-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,16 @@ demo_hrm/frames.csv: | install
 demo-au-detector: install demo_hrm/frames.csv
 	$(PY) scripts/train.py --config configs/au/detector_demo.yaml --data.init_args.manifest demo_hrm/frames.csv
 
+demo_hrm_seq/hrm_sequences.csv: | install
+	$(PY) scripts/make_demo_data.py --modality au-faces --out demo_hrm_seq --subjects 60 --frames-per-subject 120 --seed 0
+	$(PY) scripts/make_hrm_manifest.py --format hrm demo_hrm_seq --out demo_hrm_seq/hrm_sequences.csv
+
+demo-atypicality: install demo_hrm_seq/hrm_sequences.csv
+	$(PY) scripts/cross_validate.py --config configs/au/hrm_atypicality_gru.yaml --folds 3 --data.init_args.manifest demo_hrm_seq/hrm_sequences.csv
+
+demo-au-pipeline: install
+	$(PY) scripts/demo_au_pipeline.py --out runs/au-pipeline-demo
+
 demo-compare: install demo-data
 	$(PY) scripts/compare_models.py --config configs/demo.yaml --folds $(FOLDS) --data.init_args.manifest $(DEMO_DIR)/manifest.csv
 
@@ -65,4 +75,4 @@ test-gpu: install-dev
 	WANDB_MODE=offline $(PY) -m pytest -q -m gpu
 
 clean:
-	rm -rf runs $(DEMO_DIR) demo_landmarks demo_faces demo_hrm .pytest_cache
+	rm -rf runs $(DEMO_DIR) demo_landmarks demo_faces demo_hrm demo_hrm_seq .pytest_cache

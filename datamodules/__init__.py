@@ -13,6 +13,7 @@ _LAZY = {
     "LandmarkDataModule": "datamodules.landmarks",
     "FaceImageDataModule": "datamodules.images",
     "AUDetectionDataModule": "datamodules.au_detection",
+    "HRMSequenceDataModule": "datamodules.hrm_sequences",
 }
 
 __all__ = list(_LAZY)

@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from facedep.predictions import read_level_predictions
-from facedep.report import FoldResult, format_metrics_table, summarize_folds, write_report
+from facedep.report import LEVELS, FoldResult, format_metrics_table, format_trainer_table, summarize_folds, write_report
 from facedep.tracking import resolve_wandb_mode
 from facedep.train import run_training
 
@@ -75,8 +75,12 @@ def cross_validate(
         metrics = runner(args)
         class_names = metrics["class_names"]
         fold_metrics.append(metrics)
-        levels = read_level_predictions(metrics.get("predictions", {}))
-        if not levels:
+        predictions = metrics.get("predictions", {})
+        # A model that writes its own tables (regression, multi-label) has no class probabilities to
+        # pool: its fold summary is the test metrics it logged (metrics.json "test").
+        own_tables = any(key not in LEVELS for key in predictions)
+        levels = {} if own_tables else read_level_predictions(predictions)
+        if not levels and not own_tables:
             raise RuntimeError(f"fold {fold} wrote no test predictions ({metrics['run_dir']})")
         results.append(FoldResult(fold=fold, predictions=levels, metrics=metrics.get("test")))
     summary = summarize_folds(results, class_names, n_boot=n_boot)
@@ -85,7 +89,7 @@ def cross_validate(
     config_text = Path(config).read_text() if config else None
     paths = write_report(summary, results, class_names, cv_dir, title=title or f"Cross-validation: {name}", config_text=config_text)
     _log_to_wandb(summary, paths, project, f"{name}-cv", cv_dir, wandb_mode)
-    print(format_metrics_table(summary))
+    print(format_metrics_table(summary) if summary["levels"] else format_trainer_table(summary))
     console.print(f"Report: {paths['markdown']}  ({summary['seconds']} s for {folds} folds)")
     return summary
 

@@ -97,7 +97,8 @@ def summarize_folds(
     """
     if not folds:
         raise ValueError("summarize_folds needs at least one fold")
-    metric_names = list(METRIC_NAMES) + [f"f1_{c}" for c in class_names]
+    # No level predictions (a model with its own tables, e.g. a regressor): only its logged metrics are summarised.
+    metric_names = list(METRIC_NAMES) + [f"f1_{c}" for c in class_names] if levels_of(folds) else []
     summary: dict[str, Any] = {
         "class_names": list(class_names),
         "folds": [f.fold for f in folds],
@@ -312,10 +313,13 @@ def render_markdown(
     ]
     if "pooled" in summary["levels"].get("subject", {}):
         lines += ["", *_md_pooled(summary)]
-    lines += ["", "## Class counts (pooled over folds)", "", *_md_counts(summary)]
-    lines += ["", "## Per fold", ""]
-    for level in levels:
-        lines += [f"### {level}", "", *_md_per_fold(summary, level), ""]
+    if levels:
+        lines += ["", "## Class counts (pooled over folds)", "", *_md_counts(summary)]
+        lines += ["", "## Per fold", ""]
+        for level in levels:
+            lines += [f"### {level}", "", *_md_per_fold(summary, level), ""]
+    else:  # no level predictions (a model with its own tables): the trainer's metrics are the summary
+        lines = lines[:4]
     if summary.get("trainer_metrics"):
         lines += ["## Metrics logged by the trainer", "", *_md_trainer(summary), ""]
     if images:
@@ -432,6 +436,28 @@ def format_metrics_table(summary: dict[str, Any], digits: int = 3) -> str:
             row.append(fmt_value(entry["value"], digits) + ("" if ci == "—" else f" {ci}"))
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def format_trainer_table(summary: dict[str, Any], digits: int = 3) -> str:
+    """Plain-text table of the trainer-logged metrics: ``test/<level>/<metric>`` as metric × level, mean ± std.
+
+    Example:
+        >>> s = {"trainer_metrics": {"test/video/mae": {"mean": 0.5, "std": 0.1}, "test/loss": {"mean": 0.2, "std": 0.0}}}
+        >>> print(format_trainer_table(s))  # doctest: +NORMALIZE_WHITESPACE
+        metric  video          (no level)
+        loss    n/a            0.200 ± 0.000
+        mae     0.500 ± 0.100  n/a
+    """
+    entries = summary.get("trainer_metrics", {})
+    split = {name: (name.split("/")[1], name.split("/")[2]) if name.count("/") == 2 else ("(no level)", name.split("/")[-1])
+             for name in entries}
+    present = {lv for lv, _ in split.values()}
+    levels = [lv for lv in LEVELS if lv in present] + sorted(present - set(LEVELS))
+    cells = {split[name]: fmt_mean_std(entry, digits) for name, entry in entries.items()}
+    rows = [["metric", *levels]] + [[m, *(cells.get((lv, m), "n/a") for lv in levels)]
+                                    for m in sorted({m for _, m in split.values()})]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
