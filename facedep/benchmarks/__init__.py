@@ -2,7 +2,7 @@
 
 Example:
     >>> sorted(SUBCOMMANDS)
-    ['data', 'overhead', 'rocket']
+    ['data', 'images', 'models', 'overhead', 'rocket']
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ SUBCOMMANDS: dict[str, str] = {
     "rocket": "facedep.benchmarks.rocket",
     "overhead": "facedep.benchmarks.overhead",
     "data": "facedep.benchmarks.data",
+    "models": "facedep.benchmarks.models",
+    "images": "facedep.benchmarks.images",
 }
 """Subcommand -> module providing ``HELP``, ``add_arguments(parser)`` and ``run(args) -> dict``."""
 
