@@ -1,4 +1,4 @@
-"""Per-frame depression scores from a trained per-image checkpoint on images, videos or a webcam.
+"""Per-frame depression scores from a trained per-image or landmark checkpoint on images, videos or a webcam.
 
 ``python scripts/predict.py --ckpt runs/x/checkpoints/best.ckpt video.mp4 --out out/``
 
@@ -10,8 +10,13 @@ NaN-aware moving average (centred for files, trailing for a live webcam). Writes
 ``predictions.csv`` (``source, frame, time_s, face_found, score, smoothed_score,
 predicted_class``) and ``timeline.png`` into ``--out``.
 
-Only per-image models (e.g. ``ImageCNN``, ``HybridAttentionNet(temporal=False)`` on face images)
-are supported; clip models and landmark/AU checkpoints are refused with a message.
+Per-image models (e.g. ``ImageCNN``, ``HybridAttentionNet(temporal=False)`` on face images) are
+handled here. Landmark checkpoints (``LandmarkDataModule``) go to :mod:`facedep.predict_landmarks`:
+a video (face mesh extracted as ``scripts/extract_landmarks.py`` does) or a landmark file (``.npz``,
+OpenFace CSV) is windowed exactly as the DataModule evaluates, window scores are mapped back to
+frames and the same ``predictions.csv``/``timeline.png`` are written, plus the video-level score
+(no webcam: windows need the whole clip). Clip models on face images and AU checkpoints are
+refused with a message (AU-sequence classifiers: ``scripts/video_to_depression.py``).
 """
 
 from __future__ import annotations
@@ -140,11 +145,13 @@ def check_supported(hparams: dict[str, Any], dm_hparams: dict[str, Any]) -> None
     dm_class = str(dm_hparams.get("_class_path", ""))
     if "Landmark" in dm_class or dm_hparams.get("mode") in {"temporal", "pseudo_image"}:
         raise PredictError(
-            f"this checkpoint was trained on face landmarks ({dm_class or 'landmark data'}); predict.py only "
-            "supports per-image models trained on face images (e.g. datamodules.FaceImageDataModule)")
+            f"this checkpoint was trained on face landmarks ({dm_class or 'landmark data'}); load_model takes "
+            "per-image models only: use facedep.predict_landmarks (what predict.py's main does for it)")
     if "AU" in dm_class.rsplit(".", 1)[-1]:
-        raise PredictError(f"this checkpoint was trained on action units ({dm_class}); predict.py only "
-                           "supports per-image models trained on face images")
+        raise PredictError(f"this checkpoint was trained on action units ({dm_class}); predict.py supports face-image "
+                           "and landmark checkpoints. For videos use scripts/video_to_depression.py --au-detector "
+                           "DETECTOR.ckpt --classifier CLASSIFIER.ckpt video.mp4 --out out/ (AU detectors alone: "
+                           "scripts/video_to_aus.py)")
     model_class = str(hparams.get("_class_path", ""))
     net = _net_path(hparams)
     temporal = bool(_net_init_args(hparams).get("temporal", False))
@@ -478,20 +485,22 @@ def plot_timeline(rows: Sequence[Row], path: Path, threshold: float | None, titl
 # ---- command line -----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="predict.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", help="image file, folder of images, video file, or webcam index (e.g. 0)")
-    parser.add_argument("--ckpt", required=True, help="checkpoint of a per-image model")
+    parser.add_argument("source", help="image file, folder of images, video file, or webcam index (e.g. 0); landmark "
+                        "checkpoints: a video or a landmark file (.npz, OpenFace CSV)")
+    parser.add_argument("--ckpt", required=True, help="checkpoint of a per-image or a landmark model")
     parser.add_argument("--out", default=None, help="output folder (default: runs/predict/<source name>)")
     parser.add_argument("--smooth", type=int, default=15, help="moving-average window in frames (1: off)")
     parser.add_argument("--stride", type=int, default=1, help="process every n-th frame")
     parser.add_argument("--headless", action="store_true", help="webcam: no window")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many processed frames")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--batch-size", type=int, default=16, help="face crops per model call")
+    parser.add_argument("--batch-size", type=int, default=16, help="face crops (landmarks: windows) per model call")
     parser.add_argument("--margin", type=float, default=None,
                         help="enlarge the face box by this fraction per side (default: the DataModule's "
                              f"face_margin, else {DEFAULT_MARGIN})")
-    parser.add_argument("--min-face-score", type=float, default=DEFAULT_MIN_FACE_SCORE,
-                        help="face detector threshold (0.7: BlazeFace gives up to ~0.6 to non-faces in real videos)")
+    parser.add_argument("--min-face-score", type=float, default=None,
+                        help=f"face detector threshold (default {DEFAULT_MIN_FACE_SCORE}: BlazeFace gives up to ~0.6 to "
+                             "non-faces in real videos; landmark checkpoints: 0.5, as scripts/extract_landmarks.py)")
     return parser
 
 
@@ -504,6 +513,10 @@ def run(args: argparse.Namespace) -> int:
     """Predict, write outputs, print a summary; raises PredictError for user errors."""
     if args.smooth < 1 or args.stride < 1 or args.batch_size < 1:
         raise PredictError("--smooth, --stride and --batch-size must be >= 1")
+    from facedep import predict_landmarks
+
+    if predict_landmarks.is_landmark_checkpoint(args.ckpt):
+        return predict_landmarks.run(args)
     source = args.source
     webcam = source.isdigit() and not Path(source).exists()
     path = Path(source)
@@ -512,7 +525,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_model(args.ckpt, args.device, args.margin)
     for note in loaded.notes:
         print(f"note: {note}", file=sys.stderr)
-    detector = make_detector(args.min_face_score)
+    detector = make_detector(DEFAULT_MIN_FACE_SCORE if args.min_face_score is None else args.min_face_score)
     start = time.perf_counter()
     if webcam:
         show = not args.headless and gui_available()
