@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from facedep.predictions import read_level_predictions
+from facedep.regression_summary import markdown_lines, pooled_from_runs
 from facedep.report import LEVELS, FoldResult, format_metrics_table, format_trainer_table, summarize_folds, write_report
 from facedep.tracking import resolve_wandb_mode
 from facedep.train import run_training
@@ -84,12 +85,18 @@ def cross_validate(
             raise RuntimeError(f"fold {fold} wrote no test predictions ({metrics['run_dir']})")
         results.append(FoldResult(fold=fold, predictions=levels, metrics=metrics.get("test")))
     summary = summarize_folds(results, class_names, n_boot=n_boot)
+    if not summary["levels"]:  # a regressor's tables: pooled MAE / RMSE / r with bootstrap CIs
+        pooled = pooled_from_runs([m.get("predictions", {}) for m in fold_metrics], n_boot=n_boot)
+        if pooled:
+            summary["pooled_regression"] = pooled
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["runs"] = [m["run_dir"] for m in fold_metrics]
     config_text = Path(config).read_text() if config else None
     paths = write_report(summary, results, class_names, cv_dir, title=title or f"Cross-validation: {name}", config_text=config_text)
     _log_to_wandb(summary, paths, project, f"{name}-cv", cv_dir, wandb_mode)
     print(format_metrics_table(summary) if summary["levels"] else format_trainer_table(summary))
+    if summary.get("pooled_regression"):
+        print("pooled over folds:\n" + "\n".join(markdown_lines(summary["pooled_regression"])))
     console.print(f"Report: {paths['markdown']}  ({summary['seconds']} s for {folds} folds)")
     return summary
 

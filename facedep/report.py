@@ -320,6 +320,10 @@ def render_markdown(
             lines += [f"### {level}", "", *_md_per_fold(summary, level), ""]
     else:  # no level predictions (a model with its own tables): the trainer's metrics are the summary
         lines = lines[:4]
+    if summary.get("pooled_regression"):
+        from facedep.regression_summary import markdown_lines
+
+        lines += ["## Pooled over folds (bootstrap 95% CI)", "", *markdown_lines(summary["pooled_regression"]), ""]
     if summary.get("trainer_metrics"):
         lines += ["## Metrics logged by the trainer", "", *_md_trainer(summary), ""]
     if images:

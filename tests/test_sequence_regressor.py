@@ -122,3 +122,14 @@ def test_cross_validation_summarises_regression_folds(tmp_path: Path) -> None:
     assert summary["trainer_metrics"]["test/video/mae"]["n_valid"] == 3
     report = (tmp_path / "runs" / "cv" / "report.md").read_text()
     assert "test/video/mae" in report and "macro_f1" not in report
+    # pooled over the 3 folds' test subjects, recomputed here from the fold tables
+    import pandas as pd
+
+    tables = [pd.read_csv(tmp_path / "runs" / "cv" / f"fold{k}" / "predictions_test_subject.csv") for k in range(3)]
+    pooled = pd.concat(tables)
+    pooled_mae = float((pooled["prediction"] - pooled["target"]).abs().mean())
+    entry = summary["pooled_regression"]["subject"]
+    assert entry["n"] == len(pooled) == 9
+    assert abs(entry["mae"]["value"] - pooled_mae) < 1e-5
+    assert entry["mae"]["ci_low"] <= entry["mae"]["value"] <= entry["mae"]["ci_high"]
+    assert "Pooled over folds" in report
