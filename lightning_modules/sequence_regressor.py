@@ -152,6 +152,12 @@ class SequenceRegressor(pl.LightningModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "test")
 
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        """Window predictions with their ids (``trainer.predict``); ids absent from the batch are left out."""
+        out = {"prediction": self(batch["x"]).float()}
+        out.update({k: batch[k] for k in ("video", "subject", "index") if k in batch})
+        return out
+
     def on_validation_epoch_end(self) -> None:
         self._eval_epoch_end("val")
 

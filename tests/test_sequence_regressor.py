@@ -133,3 +133,18 @@ def test_cross_validation_summarises_regression_folds(tmp_path: Path) -> None:
     assert abs(entry["mae"]["value"] - pooled_mae) < 1e-5
     assert entry["mae"]["ci_low"] <= entry["mae"]["value"] <= entry["mae"]["ci_high"]
     assert "Pooled over folds" in report
+
+
+def test_predict_step_returns_window_predictions_with_ids() -> None:
+    import pytorch_lightning as pl
+
+    from lightning_modules.sequence_regressor import SequenceRegressor
+
+    model = SequenceRegressor(in_channels=3)
+    x = torch.randn(5, 15, 3)
+    batch = {"x": x, "y": torch.zeros(5), "video": torch.arange(5), "subject": torch.zeros(5, dtype=torch.long),
+             "index": torch.arange(5)}
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    (out,) = trainer.predict(model, torch.utils.data.DataLoader([batch], batch_size=None))
+    assert out["prediction"].shape == (5,) and torch.equal(out["index"], torch.arange(5))
+    torch.testing.assert_close(out["prediction"], model.eval()(x))
