@@ -18,21 +18,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 CI_ALPHA = 0.05
 LEVELS: tuple[str, ...] = ("video", "subject")
 
 
 def regression_metrics(target: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE and Pearson r (NaN for fewer than 2 rows or a constant column)."""
-    error = prediction - target
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = float(np.corrcoef(target, prediction)[0, 1]) if len(target) > 1 else float("nan")
-    return {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt(np.square(error).mean())), "r": r}
+    """MAE, RMSE, Pearson r and R² of one set of rows (the regressor's own definitions)."""
+    from lightning_modules.sequence_regressor import regression_metrics as metrics
+
+    return metrics(torch.from_numpy(np.asarray(prediction, dtype=float)), torch.from_numpy(np.asarray(target, dtype=float)))
 
 
 def pooled_regression(tables: Sequence[pd.DataFrame], n_boot: int = 1000, seed: int = 0) -> dict:
-    """Point values and ``[ci_low, ci_high]`` of :func:`regression_metrics` over the pooled rows."""
+    """Point values and ``[ci_low, ci_high]`` of :func:`regression_metrics` over the pooled rows (MAE, RMSE, r, R²)."""
     pooled = pd.concat([t[["target", "prediction"]] for t in tables], ignore_index=True).dropna()
     target, prediction = pooled["target"].to_numpy(float), pooled["prediction"].to_numpy(float)
     point = regression_metrics(target, prediction)
@@ -40,7 +40,7 @@ def pooled_regression(tables: Sequence[pd.DataFrame], n_boot: int = 1000, seed: 
     samples = [regression_metrics(target[i], prediction[i]) for i in rng.integers(0, len(target), (n_boot, len(target)))]
     out: dict = {"n": len(target), "n_boot": n_boot}
     for name, value in point.items():
-        values = np.array([s[name] for s in samples])
+        values = np.array([sample[name] for sample in samples])
         values = values[np.isfinite(values)]
         low, high = (np.quantile(values, [CI_ALPHA / 2, 1 - CI_ALPHA / 2]) if len(values) else (np.nan, np.nan))
         out[name] = {"value": round(value, 6), "ci_low": round(float(low), 6), "ci_high": round(float(high), 6)}

@@ -27,6 +27,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
 from lightning_modules.aggregation import dedupe
+from lightning_modules.multilabel_metrics import regression_scores
 from lightning_modules.nets import RecurrentNet
 
 NetFactory = Callable[[int, int], nn.Module]
@@ -45,15 +46,10 @@ def regression_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, fl
     nan = float("nan")
     if len(p) == 0:
         return dict.fromkeys(METRICS, nan)
-    err = p - t
-    dp, dt = p - p.mean(), t - t.mean()
-    ss_tot, denom = float((dt**2).sum()), float(((dp**2).sum() * (dt**2).sum()).sqrt())
-    return {
-        "mae": float(err.abs().mean()),
-        "rmse": float((err**2).mean().sqrt()),
-        "r": float((dp * dt).sum()) / denom if denom > 0 else nan,
-        "r2": 1.0 - float((err**2).sum()) / ss_tot if ss_tot > 0 else nan,
-    }
+    scores = {k: float(v) for k, v in regression_scores(p, t).items()}  # mae, rmse, r (shared with AU intensity)
+    ss_tot = float(((t - t.mean()) ** 2).sum())
+    scores["r2"] = 1.0 - float(((p - t) ** 2).sum()) / ss_tot if ss_tot > 0 else nan
+    return scores
 
 
 def group_mean(values: torch.Tensor, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
