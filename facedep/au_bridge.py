@@ -46,6 +46,7 @@ from datamodules.images import crop_box
 from datamodules.io.au_table import INTENSITY_AUS, PRESENCE_AUS
 from datamodules.io.hrm import HRM_TO_OPENFACE
 from facedep.predict import (DEFAULT_MIN_FACE_SCORE, Preprocessing, PredictError, import_class, make_detector,
+                             read_checkpoint,
                              open_capture, pick_device, preprocessing_from, to_tensor, video_frames)
 
 #: HRM AUs with no exact OpenFace name that we still map (documented above).
@@ -107,18 +108,11 @@ def load_au_detector(ckpt: str | Path, device: str = "cpu", margin: float | None
         >>> det.columns[:2]  # doctest: +SKIP
         ['AU01_r', 'AU02_r']
     """
-    path = Path(ckpt)
-    if not path.is_file():
-        raise BridgeError(f"AU detector checkpoint {path} not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001
-        raise BridgeError(f"cannot read checkpoint {path}: {exc}") from exc
-    hparams = dict(checkpoint.get("hyper_parameters") or {})
-    dm_hparams = dict(checkpoint.get("datamodule_hyper_parameters") or {})
+    checkpoint = read_checkpoint(ckpt, "AU detector checkpoint", BridgeError)
+    path, hparams, dm_hparams = checkpoint.path, checkpoint.hparams, checkpoint.dm_hparams
     class_path = str(hparams.get("_class_path", "lightning_modules.AUDetector"))
     cls = import_class(class_path)
-    if "thresholds" not in checkpoint.get("state_dict", {}) or not hasattr(cls, "au_presence_table"):
+    if "thresholds" not in checkpoint.data.get("state_dict", {}) or not hasattr(cls, "au_presence_table"):
         raise BridgeError(f"{path} is not an AU detector checkpoint ({class_path}); train one with "
                           "configs/au/detector_demo.yaml (lightning_modules.AUDetector)")
     model = cls.load_from_checkpoint(path, map_location="cpu", weights_only=False)

@@ -94,6 +94,43 @@ class TrailingSmoother:
 
 # ---- checkpoint -------------------------------------------------------------------------------
 @dataclass
+class CheckpointFile:
+    """A checkpoint read from disk, with its model and DataModule hyper-parameters."""
+
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        return dict(self.data.get("hyper_parameters") or {})
+
+    @property
+    def dm_hparams(self) -> dict[str, Any]:
+        return dict(self.data.get("datamodule_hyper_parameters") or {})
+
+
+def read_checkpoint(ckpt: str | Path, what: str = "checkpoint", error: type[PredictError] = PredictError,
+                    mmap: bool = False) -> CheckpointFile:
+    """Read ``ckpt`` on the CPU; a missing or unreadable file raises ``error`` naming it.
+
+    ``mmap``: tensors stay on disk (a cheap look at the hyper-parameters of a large checkpoint); a legacy
+    file that cannot be memory-mapped is read whole.
+    """
+    path = Path(ckpt)
+    if not path.is_file():
+        raise error(f"{what} {path} not found")
+    try:
+        if mmap:
+            try:
+                return CheckpointFile(path, torch.load(path, map_location="cpu", weights_only=False, mmap=True))
+            except Exception:  # noqa: BLE001 (legacy format: read it whole below)
+                pass
+        return CheckpointFile(path, torch.load(path, map_location="cpu", weights_only=False))
+    except Exception as exc:  # noqa: BLE001
+        raise error(f"cannot read checkpoint {path}: {exc}") from exc
+
+
+@dataclass
 class Preprocessing:
     """Face crop and tensor settings taken from the checkpoint's DataModule hyper-parameters."""
 
@@ -205,15 +242,8 @@ def pick_device(name: str) -> torch.device:
 
 def load_model(ckpt: str | Path, device: str = "cpu", margin: float | None = None) -> LoadedModel:
     """Load a facedep checkpoint (CLI-written or hand-made) for per-image inference."""
-    path = Path(ckpt)
-    if not path.is_file():
-        raise PredictError(f"checkpoint {path} not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001
-        raise PredictError(f"cannot read checkpoint {path}: {exc}") from exc
-    hparams = dict(checkpoint.get("hyper_parameters") or {})
-    dm_hparams = dict(checkpoint.get("datamodule_hyper_parameters") or {})
+    checkpoint = read_checkpoint(ckpt)
+    path, hparams, dm_hparams = checkpoint.path, checkpoint.hparams, checkpoint.dm_hparams
     check_supported(hparams, dm_hparams)
     notes = [] if dm_hparams else [f"{path.name} has no DataModule hyper-parameters: image_size "
                                    f"{DEFAULT_IMAGE_SIZE}, ImageNet normalisation"]

@@ -65,7 +65,7 @@ from datamodules.io.landmarks import NUM_POINTS_68, LandmarkSequence, read_landm
 from datamodules.landmarks import LandmarkDataModule, render_window
 from datamodules.window_dataset import WindowDataset
 from datamodules.windows import window_span
-from facedep.predict import (IMAGE_EXTENSIONS, PredictError, Row, default_out, import_class, pick_device,
+from facedep.predict import (IMAGE_EXTENSIONS, PredictError, Row, default_out, import_class, pick_device, read_checkpoint,
                              plot_timeline, smooth_scores, write_csv)
 
 LANDMARK_FILE_SUFFIXES = frozenset({".npz", ".csv", ".txt"})
@@ -86,25 +86,13 @@ def is_landmark_datamodule(dm_hparams: dict[str, Any]) -> bool:
     return "frames_per_sample" in dm_hparams and dm_hparams.get("mode") in {"frames", "temporal"}
 
 
-def _load_checkpoint(path: Path, mmap: bool) -> dict[str, Any]:
-    if mmap:
-        try:  # tensors stay on disk: a cheap look at the hyper-parameters of a large checkpoint
-            return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        except Exception:  # noqa: BLE001 (legacy format: read it whole)
-            pass
-    return torch.load(path, map_location="cpu", weights_only=False)
-
-
 def is_landmark_checkpoint(ckpt: str | Path) -> bool:
     """Whether ``ckpt`` was trained on a ``LandmarkDataModule``; False when it cannot be read (the caller reports)."""
-    path = Path(ckpt)
-    if not path.is_file():
-        return False
     try:
-        checkpoint = _load_checkpoint(path, mmap=True)
-    except Exception:  # noqa: BLE001
+        checkpoint = read_checkpoint(ckpt, mmap=True)
+    except PredictError:
         return False
-    return isinstance(checkpoint, dict) and is_landmark_datamodule(dict(checkpoint.get("datamodule_hyper_parameters") or {}))
+    return isinstance(checkpoint.data, dict) and is_landmark_datamodule(checkpoint.dm_hparams)
 
 
 def datamodule_from(dm_hparams: dict[str, Any]) -> LandmarkDataModule:
@@ -188,20 +176,13 @@ def _datamodule_state(checkpoint: dict[str, Any], dm: LandmarkDataModule) -> dic
 
 def load_landmark_model(ckpt: str | Path, device: str = "cpu") -> LoadedLandmarkModel:
     """Load a checkpoint trained on a ``LandmarkDataModule`` with the DataModule's evaluation settings."""
-    path = Path(ckpt)
-    if not path.is_file():
-        raise PredictError(f"checkpoint {path} not found")
-    try:
-        checkpoint = _load_checkpoint(path, mmap=True)
-    except Exception as exc:  # noqa: BLE001
-        raise PredictError(f"cannot read checkpoint {path}: {exc}") from exc
-    hparams = dict(checkpoint.get("hyper_parameters") or {})
-    dm_hparams = dict(checkpoint.get("datamodule_hyper_parameters") or {})
+    checkpoint = read_checkpoint(ckpt, mmap=True)
+    path, hparams, dm_hparams = checkpoint.path, checkpoint.hparams, checkpoint.dm_hparams
     if not is_landmark_datamodule(dm_hparams):
         raise PredictError(f"{path} was not trained on a LandmarkDataModule "
                            f"({dm_hparams.get('_class_path') or 'no DataModule settings saved'})")
     dm = datamodule_from(dm_hparams)
-    state = _datamodule_state(checkpoint, dm)
+    state = _datamodule_state(checkpoint.data, dm)
     if state:
         raise PredictError(f"{path} carries fitted DataModule state ({sorted(state)}) that predict.py does not know how "
                            "to apply to new data; refusing rather than predicting without it")

@@ -45,7 +45,7 @@ from datamodules.standardize import ChannelScaler
 from datamodules.window_dataset import WindowDataset
 from facedep.au_bridge import (DEFAULT_MIN_FACE_SCORE, BridgeError, FaceMode, LoadedDetector, add_bridge_arguments,
                                bridge_videos, load_au_detector)
-from facedep.predict import PredictError, import_class, pick_device
+from facedep.predict import PredictError, import_class, pick_device, read_checkpoint
 
 
 @dataclass
@@ -81,21 +81,14 @@ def load_sequence_classifier(ckpt: str | Path, device: str = "cpu") -> LoadedCla
         >>> clf.channels[:2], clf.window  # doctest: +SKIP
         (['AU01_c', 'AU02_c'], 64)
     """
-    path = Path(ckpt)
-    if not path.is_file():
-        raise BridgeError(f"classifier checkpoint {path} not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001
-        raise BridgeError(f"cannot read checkpoint {path}: {exc}") from exc
-    hparams = dict(checkpoint.get("hyper_parameters") or {})
-    dm = dict(checkpoint.get("datamodule_hyper_parameters") or {})
+    checkpoint = read_checkpoint(ckpt, "classifier checkpoint", BridgeError)
+    path, hparams, dm = checkpoint.path, checkpoint.hparams, checkpoint.dm_hparams
     dm_class = str(dm.get("_class_path", ""))
     if "channels" not in dm or "window" not in dm or (dm_class and not dm_class.endswith("AUSequenceDataModule")):
         raise BridgeError(f"{path} was not trained on AU sequences ({dm_class or 'no DataModule settings saved'}); "
                           "use a checkpoint from an AUSequenceDataModule config (e.g. configs/au/bridge_demo.yaml)")
     channels = resolve_channels(dm["channels"])
-    state = _datamodule_state(checkpoint)
+    state = _datamodule_state(checkpoint.data)
     if dm.get("standardize", True):
         if not state.get("scaler"):
             raise BridgeError(f"{path} has no fitted scaler (DataModule state); it cannot standardise new data as "

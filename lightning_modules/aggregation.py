@@ -9,7 +9,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import torch
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
 
 
 def aggregate_mean(
@@ -36,6 +42,22 @@ def dedupe(index: torch.Tensor, *tensors: torch.Tensor) -> tuple[torch.Tensor, .
     first = torch.full((len(unique),), len(index), dtype=torch.long, device=index.device)
     first = first.scatter_reduce(0, inverse, torch.arange(len(index), device=index.device), reduce="amin")
     return (index[first],) + tuple(t[first] for t in tensors)
+
+
+def gather_unique(
+    module: pl.LightningModule, outputs: Sequence[dict[str, torch.Tensor]], keys: Sequence[str]
+) -> dict[str, torch.Tensor]:
+    """This epoch's step ``outputs`` (``keys`` of each) concatenated, gathered from all ranks, each ``index`` once.
+
+    Under DDP the sampler pads shards by repeating samples; :func:`dedupe` keeps the first of each. Without
+    outputs every key is an empty tensor on the module's device.
+    """
+    local = {k: torch.cat([o[k] for o in outputs]) if outputs else torch.zeros(0, device=module.device) for k in keys}
+    if module.trainer.world_size > 1:
+        local = {k: v.reshape(-1, *v.shape[2:]) for k, v in module.all_gather(local).items()}
+    others = [k for k in keys if k != "index"]
+    index, *values = dedupe(local["index"], *(local[k] for k in others))
+    return {"index": index, **dict(zip(others, values))}
 
 
 def three_levels(

@@ -29,10 +29,11 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
-from lightning_modules.aggregation import dedupe
+from lightning_modules.aggregation import gather_unique
 from lightning_modules.multilabel import LossKind, MultiLabelLoss, masked_regression_loss
 from lightning_modules.multilabel_metrics import best_thresholds, flatten_scores, multilabel_scores, regression_scores
 from lightning_modules.nets.frame_cnn import timm_backbone
+from lightning_modules.optimization import optimizers_from
 
 Batch = dict[str, torch.Tensor]
 
@@ -200,14 +201,7 @@ class AUDetector(pl.LightningModule):
     def _gathered(self, stage: str) -> Batch:
         """All ranks' outputs of this epoch, each frame once (by ``index``)."""
         outputs = self._outputs.pop(stage, [])
-        if not outputs:
-            return {}
-        local = {k: torch.cat([o[k] for o in outputs]) for k in outputs[0]}
-        if self.trainer.world_size > 1:
-            local = {k: v.reshape(-1, *v.shape[2:]) for k, v in self.all_gather(local).items()}
-        keys = [k for k in local if k != "index"]
-        index, *values = dedupe(local["index"], *(local[k] for k in keys))
-        return {"index": index, **dict(zip(keys, values))}
+        return gather_unique(self, outputs, list(outputs[0])) if outputs else {}
 
     def _eval_epoch_end(self, stage: str) -> None:
         data = self._gathered(stage)
@@ -278,11 +272,4 @@ class AUDetector(pl.LightningModule):
 
     # ---- optimisation ------------------------------------------------------------------------
     def configure_optimizers(self):  # noqa: ANN201 (Lightning accepts several return shapes)
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        config = {"scheduler": scheduler, "interval": "epoch"}
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config["monitor"] = "val/loss"
-        return {"optimizer": optimizer, "lr_scheduler": config}
+        return optimizers_from(self.parameters(), self.optimizer_factory, self.scheduler_factory)

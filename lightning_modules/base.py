@@ -16,9 +16,11 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
-from lightning_modules.aggregation import dedupe, three_levels
+from lightning_modules.aggregation import gather_unique, three_levels
 from lightning_modules.losses import ClassificationLoss
 from lightning_modules.metrics import LEVELS, classification_metrics, confusion_matrix_metric
+from lightning_modules.optimization import optimizers_from
+from lightning_modules.step_logging import log_step_loss
 from lightning_modules.thresholds import best_threshold, shift_to_threshold
 
 LevelPredictions = dict[str, torch.Tensor]  # ids, y, probs
@@ -98,15 +100,12 @@ class BaseClassifier(pl.LightningModule):
     def _record_training_step(self, loss: torch.Tensor, probs: torch.Tensor, y: torch.Tensor) -> None:
         """Keep this step's outputs for the epoch metrics; log the step loss every ``log_every_n_steps``.
 
-        ``self.log`` and a metric ``update`` cost about 1 ms each per call in Lightning/torchmetrics, a
-        visible share of a small model's step, so the epoch's predictions are kept on the device and the
-        training metrics are updated once per epoch (``on_train_epoch_end``); the step loss is logged only
-        on the steps that the logger writes anyway.
+        A metric ``update`` costs about 1 ms per call in torchmetrics, a visible share of a small model's
+        step, so the epoch's predictions are kept on the device and the training metrics are updated once
+        per epoch (``on_train_epoch_end``); the step loss: see :mod:`lightning_modules.step_logging`.
         """
         self._outputs["train"].append({"probs": probs, "y": y, "loss": loss.detach() * len(y), "n": len(y)})
-        every = max(int(getattr(self.trainer, "log_every_n_steps", 1) or 1), 1)
-        if (self.global_step + 1) % every == 0:
-            self.log("train/loss_step", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=len(y))
+        log_step_loss(self, loss, len(y))
 
     def on_train_epoch_end(self) -> None:
         outputs = self._outputs.pop("train", [])
@@ -148,14 +147,7 @@ class BaseClassifier(pl.LightningModule):
     # ---- aggregation -------------------------------------------------------------------------
     def _gathered(self, stage: str) -> dict[str, torch.Tensor]:
         """All ranks' outputs of this epoch, each sample once."""
-        outputs = self._outputs.pop(stage, [])
-        keys = ("probs", "y", "video", "subject", "index")
-        local = {k: torch.cat([o[k] for o in outputs]) if outputs else torch.zeros(0) for k in keys}
-        if self.trainer.world_size > 1:
-            gathered = self.all_gather(local)
-            local = {k: v.reshape(-1, *v.shape[2:]) for k, v in gathered.items()}
-        index, probs, y, video, subject = dedupe(local["index"], local["probs"], local["y"], local["video"], local["subject"])
-        return {"index": index, "probs": probs, "y": y, "video": video, "subject": subject}
+        return gather_unique(self, self._outputs.pop(stage, []), ("probs", "y", "video", "subject", "index"))
 
     def _eval_epoch_end(self, stage: str) -> None:
         data = self._gathered(stage)
@@ -195,11 +187,4 @@ class BaseClassifier(pl.LightningModule):
 
     # ---- optimisation ------------------------------------------------------------------------
     def configure_optimizers(self):  # noqa: ANN201 (Lightning accepts several return shapes)
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        config = {"scheduler": scheduler, "interval": "epoch"}
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config["monitor"] = "val/loss"
-        return {"optimizer": optimizer, "lr_scheduler": config}
+        return optimizers_from(self.parameters(), self.optimizer_factory, self.scheduler_factory)

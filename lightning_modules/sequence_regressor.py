@@ -26,9 +26,11 @@ import torch.nn.functional as F
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
-from lightning_modules.aggregation import dedupe
+from lightning_modules.aggregation import gather_unique
 from lightning_modules.multilabel_metrics import regression_scores
 from lightning_modules.nets import RecurrentNet
+from lightning_modules.optimization import optimizers_from
+from lightning_modules.step_logging import log_step_loss
 
 NetFactory = Callable[[int, int], nn.Module]
 LEVELS: tuple[str, ...] = ("window", "video", "subject")
@@ -122,9 +124,7 @@ class SequenceRegressor(pl.LightningModule):
         loss = self.loss_fn(pred, batch["y"])
         n = len(pred)
         self._outputs["train"].append({"abs": (pred.detach().float() - batch["y"]).abs().sum(), "loss": loss.detach() * n, "n": n})
-        every = max(int(getattr(self.trainer, "log_every_n_steps", 1) or 1), 1)
-        if (self.global_step + 1) % every == 0:  # as BaseClassifier: the step loss only on steps the logger writes
-            self.log("train/loss_step", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=n)
+        log_step_loss(self, loss, n)
         return loss
 
     def on_train_epoch_end(self) -> None:
@@ -162,14 +162,8 @@ class SequenceRegressor(pl.LightningModule):
 
     def _gathered(self, stage: str) -> dict[str, torch.Tensor]:
         """All ranks' outputs of this epoch, each window once (by ``index``)."""
-        outputs = self._outputs.pop(stage, [])
-        keys = ("pred", "y", "video", "subject", "index")
-        local = {k: torch.cat([o[k] for o in outputs]) if outputs else torch.zeros(0, device=self.device) for k in keys}
-        if self.trainer.world_size > 1:
-            local = {k: v.reshape(-1, *v.shape[2:]) for k, v in self.all_gather(local).items()}
-        index, pred, y, video, subject = dedupe(local["index"].long(), local["pred"], local["y"], local["video"].long(),
-                                                local["subject"].long())
-        return {"index": index, "pred": pred, "y": y, "video": video, "subject": subject}
+        data = gather_unique(self, self._outputs.pop(stage, []), ("pred", "y", "video", "subject", "index"))
+        return {k: v.long() if k in ("index", "video", "subject") else v for k, v in data.items()}
 
     def _eval_epoch_end(self, stage: str) -> None:
         data = self._gathered(stage)
@@ -203,11 +197,4 @@ class SequenceRegressor(pl.LightningModule):
 
     # ---- optimisation ------------------------------------------------------------------------
     def configure_optimizers(self):  # noqa: ANN201 (Lightning accepts several return shapes)
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        config = {"scheduler": scheduler, "interval": "epoch"}
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config["monitor"] = "val/loss"
-        return {"optimizer": optimizer, "lr_scheduler": config}
+        return optimizers_from(self.parameters(), self.optimizer_factory, self.scheduler_factory)
