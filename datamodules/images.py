@@ -13,7 +13,9 @@ the boxes and the crop settings, so later epochs, folds and runs decode no JPEG.
 null`` keeps them in memory.
 
 Items are ``{x, y, video, subject, index}``: ``x`` float32 ``(3, H, W)`` normalised with the
-backbone's mean/std; ``video`` is the image's id (``sample_names()["video"]`` gives its path) and
+backbone's mean/std (with ``normalize_on_device: true``, uint8 ``(3, H, W)`` that the DataModule's
+``on_after_batch_transfer`` normalises on the training device: a quarter of the bytes through the
+workers, shared memory and the host-to-device copy, and no float work in the workers); ``video`` is the image's id (``sample_names()["video"]`` gives its path) and
 ``subject`` its group's id (the image itself when the manifest has no groups).
 
 Example (YAML):
@@ -39,7 +41,7 @@ import pandas as pd
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from rich.progress import track
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from datamodules.base import STAGES, SubjectDataModule
 from datamodules.cache import file_digest
@@ -234,7 +236,8 @@ def resolve_normalization(
 
 # ---- dataset --------------------------------------------------------------------------------
 class FaceImageDataset(Dataset):
-    """Images ``images[rows[i]]`` (uint8 HWC), augmented by ``transform`` and normalised to float32 CHW.
+    """Images ``images[rows[i]]`` (uint8 HWC), augmented by ``transform`` and normalised to float32 CHW
+    (uint8 CHW, left for :func:`normalize_batch` on the device, when ``device_normalize`` is set).
 
     Example:
         >>> ds = FaceImageDataset(np.zeros((2, 8, 8, 3), np.uint8), [1], [0], [1], [0])
@@ -252,6 +255,7 @@ class FaceImageDataset(Dataset):
         self.subject_ids = np.asarray(subject_ids, dtype=np.int64)
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
+        self.device_normalize = False
         self._seed: int | None = None
 
     def __len__(self) -> int:
@@ -277,7 +281,8 @@ class FaceImageDataset(Dataset):
         return self.transform(image=image)["image"]
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        x = (self.image(i).astype(np.float32) / 255.0 - self.mean) / self.std
+        image = self.image(i)
+        x = image if self.device_normalize else (image.astype(np.float32) / 255.0 - self.mean) / self.std
         return {
             "x": torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))),
             "y": torch.tensor(self.labels[i]),
@@ -285,6 +290,24 @@ class FaceImageDataset(Dataset):
             "subject": torch.tensor(self.subject_ids[i]),
             "index": torch.tensor(i),
         }
+
+
+def normalize_batch(batch: Any, mean: Sequence[float], std: Sequence[float]) -> Any:
+    """Batch ``x`` uint8 ``(B, 3, H, W)`` -> float32 ``(x / 255 - mean) / std``, where ``x`` already is
+    (on GPU: after the host-to-device copy); other batches pass unchanged.
+
+    Example:
+        >>> out = normalize_batch({"x": torch.full((1, 3, 1, 1), 255, dtype=torch.uint8)}, (0.5,) * 3, (0.5,) * 3)
+        >>> out["x"].flatten().tolist()
+        [1.0, 1.0, 1.0]
+    """
+    if not isinstance(batch, dict) or not isinstance(batch.get("x"), torch.Tensor) or batch["x"].dtype != torch.uint8:
+        return batch
+    x = batch["x"]
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=x.device).view(shape)
+    std_t = torch.tensor(std, dtype=torch.float32, device=x.device).view(shape)
+    return {**batch, "x": (x.float() / 255.0 - mean_t) / std_t}  # the host's formula, same float32 values
 
 
 # ---- the DataModule -------------------------------------------------------------------------
@@ -300,6 +323,8 @@ class FaceImageDataModule(SubjectDataModule):
         eval_transforms: steps for validation/test (default: none).
         normalization: ``imagenet``, a timm model name (its pretrained mean/std) or ``null`` ([0, 1] pixels).
         mean, std: explicit per-channel values (override ``normalization``).
+        normalize_on_device: batches carry uint8 images, normalised on the training device after the copy
+            (for GPUs that the workers' float work and bytes cannot keep fed; same values as on the host).
         **kwargs: see :class:`~datamodules.base.SubjectDataModule` (``standardize`` is unused here).
     """
 
@@ -315,6 +340,7 @@ class FaceImageDataModule(SubjectDataModule):
         normalization: str | None = "imagenet",
         mean: list[float] | None = None,
         std: list[float] | None = None,
+        normalize_on_device: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(manifest, **kwargs)
@@ -327,12 +353,21 @@ class FaceImageDataModule(SubjectDataModule):
         self.train_transform_specs = DEFAULT_TRAIN_TRANSFORMS if train_transforms is None else list(train_transforms)
         self.eval_transform_specs = list(eval_transforms or [])
         self.mean, self.std = resolve_normalization(normalization, mean, std)
+        self.normalize_on_device = normalize_on_device
         self.decode_report: dict[str, Any] = {}
         self._detector: Any | None = None
 
     @property
     def num_channels(self) -> int:
         return 3
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        self.datasets[name].device_normalize = self.normalize_on_device
+        return super()._loader(name, shuffle)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Normalise uint8 batches (``normalize_on_device``) where they landed."""
+        return normalize_batch(batch, self.mean, self.std)
 
     # ---- decoding and the cache ----------------------------------------------------------
     def _settings(self) -> dict[str, Any]:

@@ -20,11 +20,12 @@ from typing import Any
 
 import torch
 
+from lightning_modules.image_classifier import ImageClassifier
 from lightning_modules.nets import HybridAttentionNet
-from lightning_modules.sequence_classifier import NetFactory, SequenceClassifier
+from lightning_modules.sequence_classifier import NetFactory
 
 
-class HybridAttentionClassifier(SequenceClassifier):
+class HybridAttentionClassifier(ImageClassifier):
     """Image classifier on :class:`~lightning_modules.nets.HybridAttentionNet` (binary or multi-class).
 
     Args:
@@ -42,15 +43,7 @@ class HybridAttentionClassifier(SequenceClassifier):
         channels_last: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(net=net, in_channels=in_channels, **kwargs)
-        self.channels_last = channels_last
-        if channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.net(x)
+        super().__init__(net=net, in_channels=in_channels, channels_last=channels_last, **kwargs)
 
     def attention_maps(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """CLS attention over each backbone's spatial grid (for explanation plots)."""

@@ -202,3 +202,39 @@ def test_normalization_from_timm(faces: Path) -> None:
     assert _dm(faces, mean=[0.1, 0.2, 0.3], std=[1, 1, 1]).mean == (0.1, 0.2, 0.3)
     with pytest.raises(ValueError, match="nor a timm model name"):
         _dm(faces, normalization="no_such_net")
+
+
+def test_normalize_on_device_hands_uint8_and_normalises_after_the_transfer(faces: Path) -> None:
+    host, device = _dm(faces, normalization="imagenet"), _dm(faces, normalization="imagenet", normalize_on_device=True)
+    host.setup("fit"), device.setup("fit")
+    raw = next(iter(device.test_dataloader()))
+    assert raw["x"].dtype == torch.uint8 and raw["x"].shape == (4, 3, 32, 32)
+    expected = next(iter(host.test_dataloader()))["x"]
+    normalised = device.on_after_batch_transfer(raw, 0)
+    assert normalised["x"].dtype == torch.float32 and set(normalised) == set(raw)
+    torch.testing.assert_close(normalised["x"], expected, rtol=0, atol=1e-5)
+    assert normalised["y"] is raw["y"]
+    assert host.on_after_batch_transfer({"x": expected}, 0)["x"] is expected  # float batches pass unchanged
+
+
+def test_normalize_on_device_trains_through_the_trainer(faces: Path, tmp_path: Path) -> None:
+    import pytorch_lightning as pl
+
+    class Probe(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net, self.seen = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2)), []
+
+        def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+            self.seen.append((batch["x"].dtype, float(batch["x"].min())))
+            return torch.nn.functional.cross_entropy(self.net(batch["x"]), batch["y"])
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    model = Probe()
+    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path))
+    trainer.fit(model, datamodule=_dm(faces, normalize_on_device=True))
+    assert model.seen and {dtype for dtype, _ in model.seen} == {torch.float32}  # uint8 from the loader
+    assert min(low for _, low in model.seen) < 0  # normalised (imagenet mean subtracted), not raw 0-255

@@ -11,7 +11,10 @@ images/s of whole training epochs of one model (default timm ``test_resnet``; ``
 of ``configs/images/demo.yaml``), same weights, batch and AdamW, fed by either side; (c) where each step's
 time goes: waiting for the next batch vs the rest (on CPU from the timed epochs; on CUDA one extra epoch
 per side synchronised after every step, with CUDA events timing the GPU work) and whether the loader
-keeps the device fed (waiting < 10 % of the time). Epochs alternate between the sides (decode, cache,
+keeps the device fed (waiting < 10 % of the time). With ``--normalize-on-device`` a third side,
+``cache_u8``, is the cache loader handing uint8 batches to the device, normalised there (the
+DataModule's ``normalize_on_device``); ``--channels-last`` and ``--compile`` set the model's memory
+format and ``torch.compile`` for every side. Epochs alternate between the sides (decode, cache,
 decode, ...) after one warm-up epoch each (worker start-up, page cache); medians are reported and
 ``ratio`` is a side's rate over the ``decode`` rate. The one-off cache fill (``dm.setup``) is timed too.
 
@@ -29,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -44,6 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
+
+from datamodules.images import normalize_batch
 
 HELP = "face images: loader images/s decoding JPEGs vs the uint8 cache (per worker), training images/s with and without it"
 SIDES = ("decode", "cache")
@@ -65,6 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-workers", type=int, default=0, help="DataLoader workers for (b)")
     parser.add_argument("--train-epochs", type=int, default=2, help="timed training epochs per side")
     parser.add_argument("--bf16", action="store_true", help="train under bf16 autocast")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last model and inputs")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (warm-up epochs compile)")
+    parser.add_argument("--normalize-on-device", action="store_true",
+                        help="add side cache_u8: uint8 batches normalised on the device after the copy")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     parser.add_argument("--json", default=None, help="also write the results to this file")
@@ -130,12 +140,25 @@ def decode_dataset(dm):  # noqa: ANN001, ANN201
                             build_transforms(dm.train_transform_specs), dm.mean, dm.std)
 
 
-def loaders(dm, workers: int) -> dict[str, DataLoader]:  # noqa: ANN001
-    """``{"decode", "cache"}`` training loaders with ``workers`` workers and the DataModule's settings."""
+def sides_of(args: argparse.Namespace) -> tuple[str, ...]:
+    """The compared sides: ``decode``, ``cache`` and, with ``--normalize-on-device``, ``cache_u8``."""
+    return (*SIDES, "cache_u8") if getattr(args, "normalize_on_device", False) else SIDES
+
+
+def loaders(dm, workers: int, sides: Sequence[str] = SIDES) -> dict[str, DataLoader]:  # noqa: ANN001
+    """Training loaders of ``sides`` with ``workers`` workers and the DataModule's settings."""
     dm.num_workers = workers
-    decode = DataLoader(decode_dataset(dm), batch_size=dm.batch_size, shuffle=True, num_workers=workers,
-                        pin_memory=dm.pin_memory, persistent_workers=workers > 0)
-    return {"decode": decode, "cache": dm.train_dataloader()}
+
+    def loader(dataset) -> DataLoader:  # noqa: ANN001
+        return DataLoader(dataset, batch_size=dm.batch_size, shuffle=True, num_workers=workers,
+                          pin_memory=dm.pin_memory, persistent_workers=workers > 0)
+
+    out = {"decode": loader(decode_dataset(dm)), "cache": dm.train_dataloader()}
+    if "cache_u8" in sides:
+        uint8 = copy.copy(dm.datasets["train"])
+        uint8.device_normalize = True
+        out["cache_u8"] = loader(uint8)
+    return {side: out[side] for side in sides}
 
 
 def loader_epoch(loader: Iterable[dict[str, torch.Tensor]]) -> tuple[float, int]:
@@ -164,16 +187,16 @@ def summarize(epochs: dict[str, list[tuple[float, int]]], workers: int | None = 
     return out
 
 
-def loader_benchmark(dm, workers: Sequence[int], epochs: int) -> list[dict]:  # noqa: ANN001
-    """(a): per worker count, interleaved epochs of both loaders after one warm-up epoch each."""
+def loader_benchmark(dm, workers: Sequence[int], epochs: int, sides: Sequence[str] = SIDES) -> list[dict]:  # noqa: ANN001
+    """(a): per worker count, interleaved epochs of the loaders after one warm-up epoch each."""
     rows = []
     for w in workers:
-        pair = loaders(dm, w)
+        pair = loaders(dm, w, sides)
         for loader in pair.values():
             loader_epoch(loader)  # warm-up: worker start, page cache
-        timed: dict[str, list[tuple[float, int]]] = {side: [] for side in SIDES}
+        timed: dict[str, list[tuple[float, int]]] = {side: [] for side in sides}
         for _ in range(epochs):
-            for side in SIDES:
+            for side in sides:
                 timed[side].append(loader_epoch(pair[side]))
         rows.append({"workers": w, **summarize(timed, w)})
         del pair
@@ -193,9 +216,12 @@ def build_train_model(name: str, image_size: int) -> nn.Module:
 
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Iterable[dict[str, torch.Tensor]],
-                device: torch.device, bf16: bool = False, sync_steps: bool = False) -> dict[str, Any]:
+                device: torch.device, bf16: bool = False, sync_steps: bool = False,
+                normalization: tuple[Sequence[float], Sequence[float]] = ((0.0,) * 3, (1.0,) * 3),
+                channels_last: bool = False) -> dict[str, Any]:
     """One training epoch: seconds, images, seconds waiting in ``next(loader)``; with ``sync_steps`` (CUDA)
-    the device is synchronised after every step and CUDA events time each step's device work."""
+    the device is synchronised after every step and CUDA events time each step's device work. uint8
+    batches are normalised on the device with ``normalization`` (mean, std), as the DataModule does."""
     model.train()
     cuda_events = sync_steps and device.type == "cuda"
     wait, images, steps, device_ms = 0.0, 0, 0, 0.0
@@ -211,6 +237,9 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Iter
             begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             begin.record()
         x, y = batch["x"].to(device, non_blocking=True), batch["y"].to(device, non_blocking=True)
+        x = normalize_batch({"x": x}, *normalization)["x"]
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = F.cross_entropy(model(x), y)
@@ -233,26 +262,34 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Iter
 def train_benchmark(dm, args: argparse.Namespace, device: torch.device) -> dict:  # noqa: ANN001
     """(b) and (c): interleaved training epochs fed by each side; on CUDA one synchronised breakdown epoch each."""
     torch.manual_seed(args.seed)
+    sides = sides_of(args)
+    channels_last, compiled = getattr(args, "channels_last", False), getattr(args, "compile", False)
     model = build_train_model(args.model, args.image_size).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    params = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    pair = loaders(dm, args.train_workers)
-    for side in SIDES:
-        train_epoch(model, optimizer, pair[side], device, args.bf16)  # warm-up
-    epochs: dict[str, list[dict]] = {side: [] for side in SIDES}
+    if compiled:
+        model = torch.compile(model)
+    pair = loaders(dm, args.train_workers, sides)
+    step = dict(device=device, bf16=args.bf16, normalization=(dm.mean, dm.std), channels_last=channels_last)
+    for side in sides:
+        train_epoch(model, optimizer, pair[side], **step)  # warm-up (and compilation)
+    epochs: dict[str, list[dict]] = {side: [] for side in sides}
     for _ in range(args.train_epochs):
-        for side in SIDES:
-            epochs[side].append(train_epoch(model, optimizer, pair[side], device, args.bf16))
-    result: dict[str, Any] = summarize({s: [(e["seconds"], e["images"]) for e in epochs[s]] for s in SIDES})
-    for side in SIDES:
+        for side in sides:
+            epochs[side].append(train_epoch(model, optimizer, pair[side], **step))
+    result: dict[str, Any] = summarize({s: [(e["seconds"], e["images"]) for e in epochs[s]] for s in sides})
+    for side in sides:
         result[side]["wait_share"] = statistics.median(e["wait_share"] for e in epochs[side])
         result[side]["epochs"] = epochs[side]
     if device.type == "cuda":
-        result["breakdown"] = {side: train_epoch(model, optimizer, pair[side], device, args.bf16, sync_steps=True)
-                               for side in SIDES}
+        result["breakdown"] = {side: train_epoch(model, optimizer, pair[side], sync_steps=True, **step)
+                               for side in sides}
     source = result.get("breakdown", result)
-    result["fed"] = {side: source[side]["wait_share"] < FED_THRESHOLD for side in SIDES}
-    result.update(model=args.model, workers=args.train_workers, bf16=args.bf16,
-                  params=sum(p.numel() for p in model.parameters()))
+    result["fed"] = {side: source[side]["wait_share"] < FED_THRESHOLD for side in sides}
+    result.update(model=args.model, workers=args.train_workers, bf16=args.bf16, channels_last=channels_last,
+                  compile=compiled, sides=list(sides), params=params)
     return result
 
 
@@ -268,7 +305,7 @@ def format_tables(results: dict) -> str:
     if results.get("loader"):
         lines += [f"{'workers':>7} {'side':<10} {'images/s':>12} {'per worker':>14} {'ratio':>8}", "-" * 55]
         for row in results["loader"]:
-            for side in SIDES:
+            for side in [k for k in row if k != "workers"]:
                 r = row[side]
                 lines.append(f"{row['workers']:>7} {side:<10} {r['images_per_s']:12.1f} "
                              f"{r['images_per_s_per_worker']:14.1f} {r['ratio']:8.2f}")
@@ -276,7 +313,7 @@ def format_tables(results: dict) -> str:
     if train:
         lines += ["", f"{'training':<10} {'images/s':>12} {'ratio':>8} {'waiting':>9} {'fed':>5}", "-" * 48]
         source = train.get("breakdown", train)
-        for side in SIDES:
+        for side in train.get("sides", SIDES):
             lines.append(f"{side:<10} {train[side]['images_per_s']:12.1f} {train[side]['ratio']:8.2f} "
                          f"{100 * source[side]['wait_share']:8.1f}% {'yes' if train['fed'][side] else 'no':>5}")
     return "\n".join(lines)
@@ -301,7 +338,7 @@ def run(args: argparse.Namespace) -> dict:
             "machine": {**machine_info(str(device)), "matmul_precision": "high"},
         }
         if "loader" in args.parts:
-            results["loader"] = loader_benchmark(dm, args.workers, args.epochs)
+            results["loader"] = loader_benchmark(dm, args.workers, args.epochs, sides_of(args))
         if "train" in args.parts:
             results["train"] = train_benchmark(dm, args, device)
     d, m = results["data"], results["machine"]
@@ -310,7 +347,8 @@ def run(args: argparse.Namespace) -> dict:
           f"cache fill (decode all once): {fill_seconds:.2f} s; ratio = / decode; epochs interleaved")
     if "train" in results:
         t = results["train"]
-        print(f"training: {t['model']} ({t['params']:,} parameters), {t['workers']} workers, bf16 {t['bf16']}; "
+        print(f"training: {t['model']} ({t['params']:,} parameters), {t['workers']} workers, bf16 {t['bf16']}, "
+              f"channels_last {t['channels_last']}, compile {t['compile']}; "
               f"waiting = time in next(loader) / epoch time{' (synchronised breakdown epoch)' if 'breakdown' in t else ''}")
     print(format_tables(results))
     if args.json:

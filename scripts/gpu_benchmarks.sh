@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The GPU measurements of docs/benchmarks.md and the GPU tests, in parts that each fit a 10-minute
+# command on a lent machine (H100/H200), most important first within each part.
+#
+#   bash scripts/gpu_benchmarks.sh PART [RESULTS_DIR [ARCHIVE]]
+#
+# PART: 1 (face-image training: the loader vs ResNet50 bf16 channels-last, train.py with bf16-mixed and
+# torch.compile, the hybrid), 2 (the GPU tests, the model table with MFU), 3 (torch.compile model rows,
+# framework overhead on the GPU), or all. Logs and JSON go to RESULTS_DIR (default gpu_results/); with
+# ARCHIVE, RESULTS_DIR is packed into that .tgz after every step (so a cut-off run still returns what
+# it finished). Every step has its own time limit; `summary.txt` lists each step's exit code and seconds.
+# Needs the project's dependencies (W&B is not needed: WANDB_MODE=disabled) and 16 CPU cores for the
+# loader workers (WORKERS to change).
+set -u
+SCRIPT=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+if [ "${1:-}" != __call ]; then  # (steps re-enter the script as `__call FUNCTION ARGS` under `timeout`)
+    PART=${1:-all}
+    RESULTS=${2:-gpu_results}
+    ARCHIVE=${3:-}
+    mkdir -p "$RESULTS"
+    RESULTS=$(cd "$RESULTS" && pwd)
+    export PY=${PYTHON:-python3} WORKERS=${WORKERS:-12} FACES=${FACES:-/tmp/gpu_faces} RESULTS ARCHIVE
+    export PYTHONUNBUFFERED=1 WANDB_MODE=disabled PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+fi
+
+step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to NAME.log, record rc and seconds
+    local name=$1 limit=$2 start rc
+    shift 2
+    echo "=== $name (limit ${limit} s, $(date +%T))"
+    start=$(date +%s)
+    timeout "$limit" bash "$SCRIPT" __call "$@" >"$RESULTS/$name.log" 2>&1
+    rc=$?
+    echo "$name rc=$rc $(($(date +%s) - start)) s" | tee -a "$RESULTS/summary.txt"
+    tail -n "${TAIL:-20}" "$RESULTS/$name.log"
+    if [ -n "$ARCHIVE" ]; then tar czf "$ARCHIVE" -C "$RESULTS" .; fi
+}
+
+environment() {
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+    $PY - <<'EOF'
+import os, platform, torch, timm, pytorch_lightning, torchmetrics, albumentations
+print(f"python {platform.python_version()}, torch {torch.__version__} (CUDA {torch.version.cuda}), timm {timm.__version__}, "
+      f"lightning {pytorch_lightning.__version__}, torchmetrics {torchmetrics.__version__}, "
+      f"albumentations {albumentations.__version__}; {os.cpu_count()} CPU cores")
+print(torch.cuda.get_device_name(0), torch.cuda.get_device_properties(0))
+EOF
+}
+
+faces() {  # 6,000 drawn faces, 256 px JPEGs with face boxes, drawn by 4 processes, one manifest
+    [ -f "$FACES/manifest.csv" ] && return 0
+    $PY - "$FACES" "${FACES_PER_CLASS:-375}" <<'EOF'
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+import pandas as pd
+from datamodules.synthetic_faces import make_face_demo
+
+out = Path(sys.argv[1])
+def part(i: int) -> Path:
+    return make_face_demo(out / f"p{i}", images_per_class=int(sys.argv[2]), size=256, seed=i, face_boxes=True)
+with ProcessPoolExecutor(4) as pool:
+    manifests = list(pool.map(part, range(4)))
+tables = []
+for i, manifest in enumerate(manifests):
+    table = pd.read_csv(manifest)
+    table["path"] = f"p{i}/" + table["path"]
+    table["subject_id"] = f"p{i}/" + table["subject_id"].astype(str)
+    tables.append(table)
+pd.concat(tables).to_csv(out / "manifest.csv", index=False)
+print(f"{sum(len(t) for t in tables)} faces in {out / 'manifest.csv'}")
+EOF
+}
+
+train() {  # train NAME CONFIG EXTRA...: scripts/train.py on the drawn faces, random init, StepTimer on
+    local name=$1 config=$2
+    shift 2
+    $PY scripts/train.py --config "$config" --data.init_args.manifest "$FACES/manifest.csv" \
+        --data.init_args.num_workers "$WORKERS" --run.output_dir "$RESULTS/runs" --run.name "$name" \
+        --tracking.wandb disabled --trainer.enable_progress_bar false \
+        '--trainer.callbacks+=facedep.step_timer.StepTimer' "$@"
+    cp "$RESULTS/runs/$name/step_times.json" "$RESULTS/$name.step_times.json" || return 1
+    $PY - "$RESULTS/runs/$name" <<'EOF'
+import json, sys
+from pathlib import Path
+run = Path(sys.argv[1])
+timing, metrics = json.loads((run / "step_times.json").read_text()), json.loads((run / "metrics.json").read_text())
+for e in timing["epochs"]:
+    print(f"epoch {e['epoch']}: {e['samples_per_s']:.0f} samples/s, waiting {100 * e['wait_fraction']:.1f} %, "
+          f"step {e['step_ms']:.1f} ms, wait {e['wait_ms']:.1f} ms, {e['steps']} steps")
+print(f"fed: {timing['fed']}; fit {metrics.get('fit_seconds')} s, total {metrics.get('total_seconds')} s")
+EOF
+    rm -rf "$RESULTS/runs/$name/checkpoints"
+}
+
+part1() {
+    step environment 60 environment
+    step faces 150 faces
+    step images_resnet50 240 $PY scripts/benchmark.py images --data "$FACES" --image-size 224 --batch-size 128 \
+        --workers 0 6 "$WORKERS" --epochs 2 --model resnet50 --bf16 --channels-last --normalize-on-device \
+        --train-workers "$WORKERS" --train-epochs 3 --json "$RESULTS/images_resnet50.json"
+    step train_resnet50 150 train resnet50_bf16 configs/images/resnet50.yaml --trainer.max_epochs 3 \
+        --model.init_args.net.init_args.pretrained false
+    step train_resnet50_compiled 200 train resnet50_bf16_compiled configs/images/resnet50.yaml \
+        --trainer.max_epochs 3 --model.init_args.net.init_args.pretrained false \
+        '--trainer.callbacks+=facedep.callbacks.CompileModel'
+    step train_hybrid 150 train hybrid_bf16 configs/images/hybrid_affectnet.yaml --trainer.max_epochs 2 \
+        --model.init_args.net.init_args.pretrained false --data.init_args.normalize_on_device true
+}
+
+part2() {
+    step environment 60 environment
+    step pytest_gpu 240 $PY -m pytest -q -p no:cacheprovider -o addopts= -m gpu tests
+    step models_images 200 $PY scripts/benchmark.py models --device cuda --models resnet50 mobilenetv2_100 hybrid \
+        --batch-size 128 --steps 10 --warmup 3 --rounds 3 --inference \
+        --variants fp32 bf16 channels_last bf16+channels_last --json "$RESULTS/models_images.json"
+    step models_au 120 $PY scripts/benchmark.py models --device cuda --models inception_time lstm gru transformer \
+        --batch-size 128 --steps 10 --warmup 3 --rounds 3 --inference --variants fp32 bf16 \
+        --json "$RESULTS/models_au.json"
+}
+
+part3() {
+    step environment 60 environment
+    step models_compile 300 $PY scripts/benchmark.py models --device cuda --models resnet50 mobilenetv2_100 hybrid \
+        --batch-size 128 --steps 10 --warmup 3 --rounds 3 --variants bf16+channels_last bf16+channels_last+compile \
+        --json "$RESULTS/models_compile.json"
+    step overhead_inception 120 $PY scripts/benchmark.py overhead --device cuda --subjects 200 --epochs 5 \
+        --net inception --json "$RESULTS/overhead_inception.json"
+    step overhead_lstm 120 $PY scripts/benchmark.py overhead --device cuda --subjects 200 --epochs 5 \
+        --net lstm --json "$RESULTS/overhead_lstm.json"
+}
+
+if [ "${1:-}" = __call ]; then
+    shift
+    "$@"
+    exit $?
+fi
+case "$PART" in
+    1) part1 ;;
+    2) part2 ;;
+    3) part3 ;;
+    all) part1; part2; part3 ;;
+    *) echo "PART must be 1, 2, 3 or all, not $PART" >&2; exit 2 ;;
+esac
+cat "$RESULTS/summary.txt"
