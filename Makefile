@@ -6,7 +6,7 @@ DEMO_DIR ?= demo_data
 FOLDS ?= 5
 export WANDB_SILENT ?= true
 
-.PHONY: install install-dev demo demo-data demo-landmarks demo-images demo-compare demo-analysis demo-au-detector demo-atypicality demo-au-pipeline test test-slow test-gpu clean
+.PHONY: install install-dev demo demo-data demo-landmarks demo-images demo-compare demo-analysis demo-au-detector demo-atypicality demo-au-pipeline test test-slow test-gpu bench-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,10 @@ test-slow: install-dev
 
 test-gpu: install-dev
 	WANDB_MODE=offline $(PY) -m pytest -q -m gpu
+
+# every GPU figure of docs/benchmarks.md (four parts of < 10 minutes each; see the script's header)
+bench-gpu: install-dev
+	PYTHON=$(PY) bash scripts/gpu_benchmarks.sh all gpu_results
 
 clean:
 	rm -rf runs $(DEMO_DIR) demo_landmarks demo_faces demo_hrm demo_hrm_seq .pytest_cache

@@ -6,9 +6,11 @@
 #
 # PART: 1 (face-image training: the loader vs ResNet50 bf16 channels-last, train.py with bf16-mixed and
 # torch.compile, the hybrid), 2 (the GPU tests, the model table with MFU), 3 (torch.compile model rows,
-# framework overhead on the GPU), or all. Logs and JSON go to RESULTS_DIR (default gpu_results/); with
-# ARCHIVE, RESULTS_DIR is packed into that .tgz after every step (so a cut-off run still returns what
-# it finished). Every step has its own time limit; `summary.txt` lists each step's exit code and seconds.
+# framework overhead of the AU nets on the GPU), 4 (ResNet50 framework overhead, and the steady state on
+# 4x longer epochs: the loader benchmark and train.py), or all. ONLY="step names" runs just those steps.
+# Logs and JSON go to RESULTS_DIR (default gpu_results/); with ARCHIVE, RESULTS_DIR is packed into that
+# .tgz after every step (so a cut-off run still returns what it finished). Every step has its own time
+# limit; `summary.txt` lists each step's exit code and seconds.
 # Needs the project's dependencies (W&B is not needed: WANDB_MODE=disabled) and 16 CPU cores for the
 # loader workers (WORKERS to change).
 set -u
@@ -26,6 +28,7 @@ fi
 step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to NAME.log, record rc and seconds
     local name=$1 limit=$2 start rc
     shift 2
+    if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then return 0; fi
     echo "=== $name (limit ${limit} s, $(date +%T))"
     start=$(date +%s)
     timeout "$limit" bash "$SCRIPT" __call "$@" >"$RESULTS/$name.log" 2>&1
@@ -68,6 +71,21 @@ for i, manifest in enumerate(manifests):
     tables.append(table)
 pd.concat(tables).to_csv(out / "manifest.csv", index=False)
 print(f"{sum(len(t) for t in tables)} faces in {out / 'manifest.csv'}")
+EOF
+}
+
+faces_x4() {  # the same faces listed 4 times (distinct ids): longer epochs for steady-state rates
+    $PY - "$FACES" <<'EOF'
+import sys
+from pathlib import Path
+import pandas as pd
+faces = Path(sys.argv[1])
+table = pd.read_csv(faces / "manifest.csv")
+copies = [table.assign(subject_id=table["subject_id"].astype(str) + f"#{k}", path=str(faces) + "/" + table["path"])
+          for k in range(4)]
+(faces / "x4").mkdir(exist_ok=True)
+pd.concat(copies).to_csv(faces / "x4" / "manifest.csv", index=False)
+print(f"{4 * len(table)} rows in {faces / 'x4' / 'manifest.csv'}")
 EOF
 }
 
@@ -134,11 +152,25 @@ if [ "${1:-}" = __call ]; then
     "$@"
     exit $?
 fi
+part4() {  # ResNet50 overhead vs a plain loop; steady state on 24,000-row epochs (14,400 training images)
+    step faces 150 faces
+    step faces_x4 60 faces_x4
+    step overhead_resnet50 300 $PY scripts/benchmark.py overhead --device cuda --net image --backbone resnet50 \
+        --data "$FACES/manifest.csv" --batch-size 128 --workers "$WORKERS" --precision bf16-mixed \
+        --channels-last --epochs 3 --json "$RESULTS/overhead_resnet50.json"
+    step images_resnet50_x4 280 $PY scripts/benchmark.py images --data "$FACES/x4" --image-size 224 \
+        --batch-size 128 --parts train --model resnet50 --bf16 --channels-last --normalize-on-device \
+        --train-workers "$WORKERS" --train-epochs 2 --json "$RESULTS/images_resnet50_x4.json"
+    FACES=$FACES/x4 step train_resnet50_x4 300 train resnet50_bf16_x4 configs/images/resnet50.yaml \
+        --trainer.max_epochs 3 --model.init_args.net.init_args.pretrained false
+}
+
 case "$PART" in
     1) part1 ;;
     2) part2 ;;
     3) part3 ;;
-    all) part1; part2; part3 ;;
-    *) echo "PART must be 1, 2, 3 or all, not $PART" >&2; exit 2 ;;
+    4) part4 ;;
+    all) part1; part2; part3; part4 ;;
+    *) echo "PART must be 1, 2, 3, 4 or all, not $PART" >&2; exit 2 ;;
 esac
 cat "$RESULTS/summary.txt"

@@ -34,3 +34,26 @@ def test_data_tiny_run_writes_json(tmp_path: Path) -> None:
     assert result["parse"]["rows"] == 2000
     assert result["cold"]["cache_misses"] == 1 and result["warm"]["cache_hits"] == 1
     assert result["warm"]["frames"] == 2000 and result["cold_over_warm"] > 0
+
+
+def test_overhead_image_net_tiny_run(tmp_path: Path) -> None:
+    out = tmp_path / "overhead_image.json"
+    assert main(["overhead", "--net", "image", "--backbone", "test_resnet", "--images", "24", "--image-size", "32",
+                 "--batch-size", "8", "--epochs", "1", "--precision", "bf16-mixed", "--channels-last",
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["net"] == "test_resnet" and result["precision"] == "bf16-mixed" and result["channels_last"]
+    assert result["ours"] > 0 and result["plain"] > 0
+    assert len(result["epoch_seconds"]["ours"]) == len(result["epoch_seconds"]["plain"]) == 2
+
+
+def test_plain_side_reuses_one_loader(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Both sides keep their loader (and so their persistent workers) across epochs."""
+    from facedep.benchmarks import overhead
+
+    made = []
+    dm = overhead.make_datamodule(tmp_path, 8, (120, 200), 16, 64, 0)
+    original = dm.train_dataloader
+    monkeypatch.setattr(dm, "train_dataloader", lambda: made.append(1) or original())
+    overhead.run_ours_and_plain(dm, "lstm", 2, overhead.torch.device("cpu"), 0)
+    assert len(made) == 2  # one for Lightning, one for all three plain epochs

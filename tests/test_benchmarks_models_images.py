@@ -30,6 +30,10 @@ def test_variants_and_peaks(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, bf16 in [("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA H200", 989.0), ("NVIDIA H100 PCIe", 756.0)]:
         monkeypatch.setattr(torch.cuda, "get_device_name", lambda device, name=name: name)
         assert peak_tflops(torch.device("cuda"), None, None)["bf16"] == bf16
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)  # fp32 convolutions run on TF32 tensor cores
+    assert peak_tflops(torch.device("cuda"), None, None)["fp32"] == 378.0
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    assert peak_tflops(torch.device("cuda"), None, None)["fp32"] == 51.0
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "Some GPU")
     assert "--peak-tflops" in peak_tflops(torch.device("cuda"), None, None)["source"]
 
@@ -103,3 +107,40 @@ def test_images_tiny_run_writes_json(tmp_path: Path) -> None:
     assert train["decode"]["ratio"] == 1.0 and train["cache"]["ratio"] > 0 and train["model"] == "test_resnet"
     assert 0 <= train["cache"]["wait_share"] <= 1 and set(train["fed"]) == {"decode", "cache"}
     assert train["decode"]["epochs"][0]["images"] == result["data"]["train_images"]
+
+
+def test_images_uint8_side_channels_last_and_device_normalisation(tmp_path: Path) -> None:
+    out = tmp_path / "images.json"
+    assert main(["images", "--images", "24", "--source-size", "48", "--image-size", "32", "--batch-size", "8",
+                 "--workers", "0", "--epochs", "1", "--train-epochs", "1", "--normalize-on-device", "--channels-last",
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["loader"][0]) == {"workers", "decode", "cache", "cache_u8"}
+    train = result["train"]
+    assert train["sides"] == ["decode", "cache", "cache_u8"] and train["channels_last"] and not train["compile"]
+    assert train["cache_u8"]["epochs"][0]["images"] == result["data"]["train_images"]
+
+
+def test_train_epoch_normalises_uint8_batches_like_the_host() -> None:
+    from facedep.benchmarks.images import train_epoch
+
+    seen: list[torch.Tensor] = []
+
+    class Probe(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(3 * 2 * 2, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x.detach().clone())
+            return self.linear(x.flatten(1))
+
+    model = Probe()
+    pixels = torch.tensor([0, 51, 102, 255] * 3, dtype=torch.uint8).view(1, 3, 2, 2)
+    batch = {"x": pixels, "y": torch.tensor([1])}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    result = train_epoch(model, optimizer, [batch], torch.device("cpu"), normalization=((0.5,) * 3, (0.25,) * 3),
+                         channels_last=True)
+    assert result["images"] == 1 and seen[0].dtype == torch.float32
+    torch.testing.assert_close(seen[0], (pixels.float() / 255 - 0.5) / 0.25)
+    assert seen[0].is_contiguous(memory_format=torch.channels_last)

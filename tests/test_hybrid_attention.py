@@ -201,3 +201,20 @@ def test_earlier_feature_stage_gives_a_finer_token_grid() -> None:
     (h1, w1), (h2, w2) = last.attention_maps(x)["test_resnet"].shape[1:], finer.attention_maps(x)["test_resnet"].shape[1:]
     assert (h2, w2) == (2 * h1, 2 * w1)
     assert finer(x).shape == (1, 2)
+
+
+def test_image_classifier_channels_last_matches_contiguous() -> None:
+    from functools import partial
+
+    from lightning_modules import ImageClassifier
+    from lightning_modules.nets import ImageCNN
+
+    torch.manual_seed(0)
+    net = partial(ImageCNN, backbone="test_resnet", dropout=0.0)
+    plain = ImageClassifier(net=net, num_classes=3).eval()
+    fast = ImageClassifier(net=net, num_classes=3, channels_last=True).eval()
+    fast.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    assert next(p for p in fast.net.parameters() if p.dim() == 4).is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast(x), plain(x), rtol=1e-4, atol=1e-5)
+    assert fast(x).shape == (2, 3)

@@ -19,8 +19,9 @@ for training (frozen backbones contribute no backward; grouped-convolution weigh
 once, see :func:`conv_backward_flop`), forward for inference. MFU = achieved FLOP/s /
 peak: ``--peak-tflops`` (bf16) and ``--peak-tflops-fp32``, else a table by ``torch.cuda.get_device_name``
 (:data:`PEAK_TFLOPS`); on CPU or an unknown GPU, MFU stays empty and achieved TFLOP/s is reported.
-On GPUs "fp32" uses TF32 tensor cores for convolutions (cuDNN's default) and, with ``--matmul-precision high``
-(the default, as ``scripts/train.py``), for matmuls: its MFU against the fp32 peak can then exceed 100 %.
+On GPUs "fp32" runs convolutions on TF32 tensor cores (cuDNN's default) and, with ``--matmul-precision high``
+(the default, as ``scripts/train.py``), matmuls too, so fp32 variants are measured against the dense TF32
+peak there (``peak_tflops["fp32_mfu_against"]`` says which); ``--peak-tflops-fp32`` overrides it.
 A variant that fails (``torch.compile`` without a C++ compiler, ...) gets its error in its row.
 
 Example:
@@ -51,10 +52,10 @@ HELP = "model throughput: train (and inference) samples/s per model and variant 
 IMAGE_MODELS = ("resnet50", "mobilenetv2_100", "hybrid")
 SEQUENCE_MODELS = ("inception_time", "lstm", "gru", "transformer")
 DEFAULT_VARIANTS = ("fp32", "bf16", "channels_last", "bf16+channels_last", "compile", "bf16+compile")
-#: (substring of the CUDA device name, dense bf16 TFLOPS, fp32 non-tensor TFLOPS); first match wins.
-PEAK_TFLOPS: tuple[tuple[str, float, float], ...] = (
-    ("H200", 989.0, 67.0), ("H100 PCIe", 756.0, 51.0), ("H100 NVL", 835.0, 60.0), ("H100", 989.0, 67.0),
-    ("A100", 312.0, 19.5),
+#: (substring of the CUDA device name, dense bf16, dense TF32, fp32 non-tensor TFLOPS); first match wins.
+PEAK_TFLOPS: tuple[tuple[str, float, float, float], ...] = (
+    ("H200", 989.0, 494.7, 67.0), ("H100 PCIe", 756.0, 378.0, 51.0), ("H100 NVL", 835.0, 417.5, 60.0),
+    ("H100", 989.0, 494.7, 67.0), ("A100", 312.0, 156.0, 19.5),
 )
 
 
@@ -166,16 +167,20 @@ def count_flops(model: nn.Module, x: torch.Tensor, train: bool) -> float:
 
 
 def peak_tflops(device: torch.device, bf16: float | None, fp32: float | None) -> dict:
-    """``{"bf16", "fp32", "source"}``: the given peaks, else the :data:`PEAK_TFLOPS` entry of this GPU."""
+    """``{"bf16", "fp32", "source", "fp32_mfu_against"}``: the given peaks, else this GPU's :data:`PEAK_TFLOPS`
+    entry, where "fp32" is the dense TF32 peak when cuDNN may use TF32 (its default), else the fp32 one."""
     if bf16 is not None or fp32 is not None:
-        return {"bf16": bf16, "fp32": fp32, "source": "command line"}
+        return {"bf16": bf16, "fp32": fp32, "source": "command line", "fp32_mfu_against": "command line"}
     if device.type == "cuda":
         gpu = torch.cuda.get_device_name(device)
-        for key, peak_bf16, peak_fp32 in PEAK_TFLOPS:
+        for key, peak_bf16, peak_tf32, peak_fp32 in PEAK_TFLOPS:
             if key in gpu:
-                return {"bf16": peak_bf16, "fp32": peak_fp32, "source": f"table ({key}, dense)"}
-        return {"bf16": None, "fp32": None, "source": f"unknown GPU {gpu!r}: pass --peak-tflops (and --peak-tflops-fp32)"}
-    return {"bf16": None, "fp32": None, "source": "cpu: no peak, MFU not reported"}
+                tf32 = torch.backends.cudnn.allow_tf32
+                return {"bf16": peak_bf16, "fp32": peak_tf32 if tf32 else peak_fp32, "source": f"table ({key}, dense)",
+                        "fp32_mfu_against": "tf32 tensor cores" if tf32 else "fp32"}
+        return {"bf16": None, "fp32": None, "fp32_mfu_against": None,
+                "source": f"unknown GPU {gpu!r}: pass --peak-tflops (and --peak-tflops-fp32)"}
+    return {"bf16": None, "fp32": None, "source": "cpu: no peak, MFU not reported", "fp32_mfu_against": None}
 
 
 @contextlib.contextmanager

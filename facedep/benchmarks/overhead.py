@@ -8,6 +8,11 @@ interleave (plain, ours, plain, ours, ...) and drift cancels. An "ours" epoch is
 epoch start to the next (so it includes epoch-end hooks, metric compute and logging). The first epoch of
 each side is a warm-up and is not reported.
 
+``--net image`` measures a face-image net instead (``--backbone``, default timm ``resnet50``, in
+:class:`~lightning_modules.ImageClassifier`) on a ``FaceImageDataModule`` (``--data`` manifest, else
+``--images`` drawn faces), with uint8 batches normalised on the device; ``--precision bf16-mixed`` and
+``--channels-last`` apply to both sides (the plain loop uses ``torch.autocast``).
+
 Example:
     >>> import argparse
     >>> parser = argparse.ArgumentParser(); add_arguments(parser)
@@ -34,7 +39,7 @@ import torch
 from torch import nn
 
 HELP = "framework overhead: samples/s of Lightning training vs a plain PyTorch loop on the same net and data"
-NETS = ("inception", "lstm")
+NETS = ("inception", "lstm", "image")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--net", choices=NETS, default="inception")
+    parser.add_argument("--backbone", default="resnet50", help="timm backbone of --net image")
+    parser.add_argument("--data", default=None, help="--net image: a face-image manifest (default: drawn faces)")
+    parser.add_argument("--images", type=int, default=400, help="--net image: drawn faces without --data")
+    parser.add_argument("--image-size", type=int, default=224, help="--net image: side of the images")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers")
+    parser.add_argument("--precision", choices=("32-true", "bf16-mixed"), default="32-true")
+    parser.add_argument("--channels-last", action="store_true", help="--net image: channels-last model and inputs")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     parser.add_argument("--json", default=None, help="also write the results to this file")
@@ -84,7 +96,22 @@ def make_net_factory(name: str) -> functools.partial:
     return functools.partial(InceptionTime, num_filters=16, depth=3)
 
 
-def make_datamodule(root: Path, subjects: int, frames: tuple[int, int], batch_size: int, window: int, seed: int):  # noqa: ANN201
+def make_image_datamodule(root: Path, args: argparse.Namespace):  # noqa: ANN201
+    """``--data`` (or drawn faces under ``root``) -> ``FaceImageDataModule`` (uint8 batches) after ``setup("fit")``."""
+    from datamodules.images import FaceImageDataModule
+    from datamodules.synthetic_faces import make_face_demo
+
+    manifest = args.data or make_face_demo(root / "faces", images_per_class=max(2, args.images // 4),
+                                           size=args.image_size, seed=args.seed)
+    dm = FaceImageDataModule(str(manifest), image_size=args.image_size, batch_size=args.batch_size,
+                             num_workers=args.workers, normalize_on_device=True, cache_dir=str(root / "cache"),
+                             seed=args.seed)
+    dm.setup("fit")
+    return dm
+
+
+def make_datamodule(root: Path, subjects: int, frames: tuple[int, int], batch_size: int, window: int, seed: int,
+                    workers: int = 0):  # noqa: ANN201
     """Synthetic OpenFace demo under ``root`` -> ``AUSequenceDataModule`` after ``setup("fit")``."""
     from datamodules.au_sequence import AUSequenceDataModule
     from datamodules.synthetic import make_openface_demo
@@ -92,7 +119,7 @@ def make_datamodule(root: Path, subjects: int, frames: tuple[int, int], batch_si
     manifest = make_openface_demo(root / "demo", num_subjects=subjects, frames=tuple(frames), effect_size=1.0, seed=seed)
     folds = max(2, min(5, subjects // 4))
     dm = AUSequenceDataModule(str(manifest), window=window, stride=16, batch_size=batch_size, num_folds=folds,
-                              cache_dir=str(root / "cache"), seed=seed)
+                              num_workers=workers, cache_dir=str(root / "cache"), seed=seed)
     dm.setup("fit")
     return dm
 
@@ -103,22 +130,30 @@ def _sync(device: torch.device) -> None:
 
 
 def plain_epoch(net: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
-                batches: Iterable[dict[str, torch.Tensor]], device: torch.device) -> float:
-    """One plain training epoch; returns its wall seconds (CUDA work finished)."""
+                batches: Iterable[dict[str, torch.Tensor]], device: torch.device, dm=None,  # noqa: ANN001
+                bf16: bool = False, channels_last: bool = False) -> float:
+    """One plain training epoch; returns its wall seconds (CUDA work finished). With ``dm`` its
+    ``on_after_batch_transfer`` runs after the copy (uint8 images normalised on the device)."""
     net.train()
     start = time.perf_counter()
     for batch in batches:
-        x = batch["x"].to(device, non_blocking=True)
-        y = batch["y"].to(device, non_blocking=True)
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k in ("x", "y")}
+        if dm is not None:
+            batch = dm.on_after_batch_transfer(batch, 0)
+        x, y = batch["x"], batch["y"]
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(net(x), y)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(net(x), y)
         loss.backward()
         optimizer.step()
     _sync(device)
     return time.perf_counter() - start
 
 
-def make_interleaver(dm, net: nn.Module, loss_fn: nn.Module, device: torch.device):  # noqa: ANN001, ANN201
+def make_interleaver(dm, net: nn.Module, loss_fn: nn.Module, device: torch.device, bf16: bool = False,  # noqa: ANN001, ANN201
+                     channels_last: bool = False):
     """A callback running one plain epoch before each Lightning epoch and timing both sides."""
     import pytorch_lightning as pl
 
@@ -128,6 +163,7 @@ def make_interleaver(dm, net: nn.Module, loss_fn: nn.Module, device: torch.devic
             self.ours: list[float] = []
             self.plain: list[float] = []
             self._start: float | None = None
+            self.loader: Iterable | None = None
 
         def _close_ours(self) -> None:
             if self._start is not None:
@@ -136,7 +172,9 @@ def make_interleaver(dm, net: nn.Module, loss_fn: nn.Module, device: torch.devic
 
         def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
             self._close_ours()
-            self.plain.append(plain_epoch(net, loss_fn, self.optimizer, dm.train_dataloader(), device))
+            if self.loader is None:  # one loader for all plain epochs: persistent workers, as Lightning's
+                self.loader = dm.train_dataloader()
+            self.plain.append(plain_epoch(net, loss_fn, self.optimizer, self.loader, device, dm, bf16, channels_last))
             self._start = time.perf_counter()
 
         def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -145,29 +183,39 @@ def make_interleaver(dm, net: nn.Module, loss_fn: nn.Module, device: torch.devic
     return Interleave()
 
 
-def build_models(dm, net_name: str, device: torch.device, seed: int) -> tuple[nn.Module, nn.Module, nn.Module]:  # noqa: ANN001
-    """(our SequenceClassifier, a plain copy of its net with the same weights, a copy of its loss)."""
-    from lightning_modules.sequence_classifier import SequenceClassifier
+def build_models(dm, net_name: str, device: torch.device, seed: int, backbone: str = "resnet50",  # noqa: ANN001
+                 channels_last: bool = False) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """(our classifier, a plain copy of its net with the same weights, a copy of its loss)."""
+    from lightning_modules import ImageClassifier, SequenceClassifier
+    from lightning_modules.nets import ImageCNN
 
     torch.manual_seed(seed)
-    factory = make_net_factory(net_name)
-    model = SequenceClassifier(net=factory, in_channels=dm.num_channels, num_classes=dm.num_classes,
-                               class_weights=dm.class_weights.tolist(),
-                               optimizer=functools.partial(torch.optim.AdamW, lr=1e-3))
+    common = dict(in_channels=dm.num_channels, num_classes=dm.num_classes, class_weights=dm.class_weights.tolist(),
+                  optimizer=functools.partial(torch.optim.AdamW, lr=1e-3))
+    if net_name == "image":
+        factory = functools.partial(ImageCNN, backbone=backbone, dropout=0.0)
+        model = ImageClassifier(net=factory, channels_last=channels_last, **common)
+    else:
+        factory = make_net_factory(net_name)
+        model = SequenceClassifier(net=factory, **common)
     plain = factory(dm.num_channels, model.num_outputs)
     plain.load_state_dict(model.net.state_dict())
+    if channels_last:
+        plain = plain.to(memory_format=torch.channels_last)
     return model, plain.to(device), copy.deepcopy(model.loss_fn).to(device)
 
 
-def run_ours_and_plain(dm, net_name: str, epochs: int, device: torch.device, seed: int) -> dict[str, list[float]]:  # noqa: ANN001
+def run_ours_and_plain(dm, net_name: str, epochs: int, device: torch.device, seed: int,  # noqa: ANN001
+                       backbone: str = "resnet50", precision: str = "32-true",
+                       channels_last: bool = False) -> dict[str, list[float]]:
     """Epoch seconds of each side (warm-up first) from one interleaved run."""
     import pytorch_lightning as pl
 
-    model, plain, loss_fn = build_models(dm, net_name, device, seed)
-    timer = make_interleaver(dm, plain, loss_fn, device)
+    model, plain, loss_fn = build_models(dm, net_name, device, seed, backbone, channels_last)
+    timer = make_interleaver(dm, plain, loss_fn, device, precision == "bf16-mixed", channels_last)
     trainer = pl.Trainer(
         max_epochs=epochs + 1, accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
-        precision="32-true", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        precision=precision, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=[timer],
     )
     with warnings.catch_warnings():
@@ -206,17 +254,28 @@ def run(args: argparse.Namespace) -> dict:
     """Run the benchmark, print the table (and write ``--json``); returns the results."""
     torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    image = args.net == "image"
     with tempfile.TemporaryDirectory() as tmp:
-        dm = make_datamodule(Path(tmp), args.subjects, args.frames, args.batch_size, args.window, args.seed)
-        seconds = run_ours_and_plain(dm, args.net, args.epochs, device, args.seed)
+        if image:
+            dm = make_image_datamodule(Path(tmp), args)
+        else:
+            dm = make_datamodule(Path(tmp), args.subjects, args.frames, args.batch_size, args.window, args.seed,
+                                 args.workers)
+        seconds = run_ours_and_plain(dm, args.net, args.epochs, device, args.seed, args.backbone, args.precision,
+                                     args.channels_last)
     results = {
-        "net": args.net, "subjects": args.subjects, "epochs": args.epochs, "batch_size": args.batch_size,
-        "window": args.window, "channels": dm.num_channels, "train_windows": len(dm.datasets["train"]),
-        "machine": machine_info(str(device)), **summarize(seconds, len(dm.datasets["train"])),
+        "net": args.backbone if image else args.net, "subjects": args.subjects, "epochs": args.epochs,
+        "batch_size": args.batch_size, "window": args.window, "channels": dm.num_channels,
+        "train_windows": len(dm.datasets["train"]), "workers": args.workers, "precision": args.precision,
+        "channels_last": args.channels_last, "machine": machine_info(str(device)),
+        **summarize(seconds, len(dm.datasets["train"])),
     }
     m = results["machine"]
-    print(f"Training overhead, {args.net}, {results['train_windows']} windows x {args.window} frames x "
-          f"{dm.num_channels} channels, batch {args.batch_size}, {args.epochs} timed epochs per side (interleaved) "
+    what = (f"{results['train_windows']} images of {args.image_size} px, {args.precision}, channels_last "
+            f"{args.channels_last}" if image else
+            f"{results['train_windows']} windows x {args.window} frames x {dm.num_channels} channels")
+    print(f"Training overhead, {results['net']}, {what}, batch {args.batch_size}, {args.workers} workers, "
+          f"{args.epochs} timed epochs per side (interleaved) "
           f"on {m['device']} ({m['cpu']}, {m['cpu_count']} cores, {m['torch_threads']} torch threads)")
     print(format_table(results))
     print(f"goal: ours/plain >= 0.95 -> {'met' if results['ratio'] >= 0.95 else 'NOT met'}")
