@@ -21,6 +21,7 @@ from datamodules.io.au_table import DataFormatError
 from datamodules.labels import encode_labels
 from datamodules.manifest import load_manifest
 from datamodules.splits import assert_disjoint, subject_kfold_split, subject_labels
+from datamodules.window_dataset import collate_windows
 
 STAGES: tuple[str, ...] = ("train", "val", "test")
 
@@ -147,6 +148,7 @@ class SubjectDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            collate_fn=collate_windows,
         )
 
     def train_dataloader(self) -> DataLoader:

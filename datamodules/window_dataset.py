@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from datamodules.windows import take_window, window_span, window_starts
+
+
+class WindowBatch(dict):
+    """A batch from :meth:`WindowDataset.__getitems__`; indexing it by position (what ``default_collate`` does)
+    says which ``collate_fn`` to use instead of failing with ``KeyError: 0``."""
+
+    def __missing__(self, key: Any) -> Any:
+        if isinstance(key, int):
+            raise TypeError("this dataset fetches whole batches (__getitems__): give the DataLoader "
+                            "collate_fn=datamodules.window_dataset.collate_windows")
+        raise KeyError(key)
 
 
 class WindowDataset(Dataset):
@@ -17,6 +29,10 @@ class WindowDataset(Dataset):
     Items are dicts: ``x`` ``(window, C)`` float32, ``y`` class index, ``video`` and ``subject``
     (integer ids shared by the whole DataModule) and ``index`` (the window's position in this
     dataset, used to remove duplicates that distributed samplers add).
+
+    A DataLoader fetches whole batches through :meth:`__getitems__` (one stacked array and one tensor
+    per key instead of five tensors per window and a collation: ~7x less time per batch); such loaders
+    need ``collate_fn=collate_windows``, as the DataModules' loaders have.
 
     Example:
         >>> ds = WindowDataset([np.zeros((10, 2), np.float32)], [1], [0], [0], window=4, stride=3)
@@ -69,6 +85,26 @@ class WindowDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         return self.item(i, self.render(i))
 
+    def __getitems__(self, indices: Sequence[int]) -> WindowBatch:
+        """The collated batch of windows ``indices`` (what ``default_collate`` of the items would give).
+
+        Example:
+            >>> ds = WindowDataset([np.ones((10, 2), np.float32)], [1], [0], [0], window=4, stride=3)
+            >>> batch = ds.__getitems__([2, 0])
+            >>> tuple(batch["x"].shape), batch["index"].tolist(), batch["y"].tolist()
+            ((2, 4, 2), [2, 0], [1, 1])
+        """
+        rows = np.asarray(indices, dtype=np.int64)
+        seq = self.index[rows, 0]
+        x = np.stack([self.render(int(i)) for i in rows]) if len(rows) else np.zeros((0, self.window), np.float32)
+        return WindowBatch({
+            "x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+            "y": torch.from_numpy(self.labels[seq]),
+            "video": torch.from_numpy(self.video_ids[seq]),
+            "subject": torch.from_numpy(self.subject_ids[seq]),
+            "index": torch.from_numpy(rows),
+        })
+
     def item(self, i: int, x: np.ndarray) -> dict[str, torch.Tensor]:
         """The batch entry of window ``i`` with input ``x``."""
         seq_idx = self.index[i, 0]
@@ -79,3 +115,14 @@ class WindowDataset(Dataset):
             "subject": torch.tensor(self.subject_ids[seq_idx]),
             "index": torch.tensor(i),
         }
+
+
+def collate_windows(batch: Any) -> Any:
+    """``collate_fn`` for loaders over datasets that may fetch whole batches (:meth:`WindowDataset.__getitems__`):
+    a batch dict passes through, a list of items goes to ``default_collate``.
+
+    Example:
+        >>> collate_windows([{"y": torch.tensor(1)}, {"y": torch.tensor(0)}])["y"].tolist()
+        [1, 0]
+    """
+    return dict(batch) if isinstance(batch, WindowBatch) else default_collate(batch)

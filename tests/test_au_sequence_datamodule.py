@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from datamodules.au_sequence import AUSequenceDataModule
 from datamodules.io.au_table import ALL_AU_COLUMNS, INTENSITY_COLUMNS, DataFormatError
@@ -164,3 +165,24 @@ def test_nan_frames_are_dropped_and_counted(tmp_path: Path) -> None:
     dm.setup("fit")
     assert sum(dm.data_report[s]["frames"]["dropped_nan"] for s in ("train", "val", "test")) == 3
     assert not any(np.isnan(seq).any() for ds in dm.datasets.values() for seq in ds.sequences)
+
+
+def test_batched_fetch_equals_collated_items(demo_manifest) -> None:  # noqa: ANN001
+    from torch.utils.data import DataLoader, default_collate
+
+    from datamodules.window_dataset import collate_windows
+
+    dm = AUSequenceDataModule(str(demo_manifest), window=32, stride=16, batch_size=5, cache_dir=None)
+    dm.setup("fit")
+    ds = dm.datasets["train"]
+    picks = [7, 0, len(ds) - 1, 3]
+    batch = collate_windows(ds.__getitems__(picks))
+    expected = default_collate([ds[i] for i in picks])
+    assert type(batch) is dict and set(batch) == set(expected)
+    for key in expected:
+        assert batch[key].dtype == expected[key].dtype
+        torch.testing.assert_close(batch[key], expected[key], rtol=0, atol=0)
+    loaded = next(iter(dm.train_dataloader()))
+    assert loaded["x"].shape == (5, 32, dm.num_channels) and type(loaded) is dict
+    with pytest.raises(TypeError, match="collate_windows"):
+        next(iter(DataLoader(ds, batch_size=4)))  # a plain loader says what it needs
