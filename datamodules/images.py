@@ -26,6 +26,7 @@ Example (YAML):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -305,9 +306,15 @@ def normalize_batch(batch: Any, mean: Sequence[float], std: Sequence[float]) -> 
         return batch
     x = batch["x"]
     shape = (1, -1) + (1,) * (x.dim() - 2)
-    mean_t = torch.tensor(mean, dtype=torch.float32, device=x.device).view(shape)
-    std_t = torch.tensor(std, dtype=torch.float32, device=x.device).view(shape)
-    return {**batch, "x": (x.float() / 255.0 - mean_t) / std_t}  # the host's formula, same float32 values
+    mean_t, std_t = _channel_stats(tuple(mean), tuple(std), x.device)
+    return {**batch, "x": (x.float() / 255.0 - mean_t.view(shape)) / std_t.view(shape)}  # the host's formula
+
+
+@functools.lru_cache(maxsize=16)
+def _channel_stats(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
+    """float32 ``mean`` and ``std`` on ``device``, made once (a copy per batch would wait for the GPU's queue)."""
+    return (torch.tensor(mean, dtype=torch.float32, device=device),
+            torch.tensor(std, dtype=torch.float32, device=device))
 
 
 # ---- the DataModule -------------------------------------------------------------------------

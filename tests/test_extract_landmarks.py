@@ -70,14 +70,6 @@ def mesh(models: dict[str, Path]) -> FaceMesh:
 
 
 @pytest.fixture(scope="session")
-def pyfeat(realdata: Path) -> Path:
-    folder = realdata / "pyfeat"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} not found")
-    return folder
-
-
-@pytest.fixture(scope="session")
 def single_face(pyfeat: Path, detector: FaceDetector, mesh: FaceMesh):
     return extract_video(pyfeat / "single_face.mp4", detector, mesh, progress=False)
 

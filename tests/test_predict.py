@@ -15,6 +15,7 @@ import torch
 
 from facedep import predict
 from facedep.predict import PredictError, check_supported, main, smooth_scores
+from video_helpers import count_frames, save_untrained_checkpoint, video_fps
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -33,45 +34,18 @@ def save_checkpoint(model: torch.nn.Module, hparams: dict, dm_hparams: dict, pat
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """SequenceClassifier(ImageCNN (8, 16)) saved by a Trainer, 64x64 inputs."""
-    import pytorch_lightning as pl
-
     from lightning_modules import SequenceClassifier
     from lightning_modules.nets import ImageCNN
 
     torch.manual_seed(0)
     model = SequenceClassifier(net=functools.partial(ImageCNN, conv_channels=(8, 16)), in_channels=3, num_classes=2)
-    trainer = pl.Trainer(logger=False, enable_checkpointing=False, max_steps=0, accelerator="cpu",
-                         enable_progress_bar=False, enable_model_summary=False)
-    trainer.strategy.connect(model)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
-    trainer.save_checkpoint(path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    checkpoint["datamodule_hyper_parameters"] = {"image_size": 64}
-    torch.save(checkpoint, path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def pyfeat() -> Path:
-    root = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "pyfeat"
-    if not root.is_dir():
-        pytest.skip(f"real data folder {root} not found")
-    return root
+    return save_untrained_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny.ckpt", {"image_size": 64})
 
 
 def read_csv(out: Path) -> pd.DataFrame:
     table = pd.read_csv(out / "predictions.csv")
     assert list(table.columns) == list(predict.CSV_COLUMNS)
     return table
-
-
-def count_frames(video: Path) -> tuple[int, float]:
-    capture = cv2.VideoCapture(str(video))
-    fps, n = capture.get(cv2.CAP_PROP_FPS), 0
-    while capture.read()[0]:
-        n += 1
-    capture.release()
-    return n, fps
 
 
 # ---- smoothing ----------------------------------------------------------------------------------
@@ -166,7 +140,7 @@ def test_landmark_checkpoint_gives_clear_message(tmp_path: Path, capsys: pytest.
 def test_video_one_row_per_frame(tiny_ckpt: Path, pyfeat: Path, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     video = pyfeat / "single_face.mp4"
-    frames, fps = count_frames(video)
+    frames, fps = count_frames(video), video_fps(video)
     assert main(["--ckpt", str(tiny_ckpt), str(video), "--out", str(tmp_path), "--smooth", "5"]) == 0
     table = read_csv(tmp_path)
     assert len(table) == frames and table["frame"].tolist() == list(range(frames))
@@ -191,7 +165,7 @@ def test_no_face_video_warns_and_writes_empty_scores(tiny_ckpt: Path, pyfeat: Pa
     video = pyfeat / "no_face.mp4"
     assert main(["--ckpt", str(tiny_ckpt), str(video), "--out", str(tmp_path)]) == 0
     table = read_csv(tmp_path)
-    assert len(table) == count_frames(video)[0]
+    assert len(table) == count_frames(video)
     assert (table["face_found"] == 0).all() and table["score"].isna().all()
     assert f"no face found in any of {len(table)} frames" in capsys.readouterr().err
     assert (tmp_path / "timeline.png").read_bytes().startswith(PNG_MAGIC)

@@ -17,6 +17,7 @@ from datamodules.io.landmarks import read_landmark_file, save_landmarks
 from datamodules.landmarks import LandmarkDataModule
 from facedep import predict_landmarks
 from facedep.predict import CSV_COLUMNS, main, smooth_scores
+from video_helpers import count_frames, save_untrained_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -56,8 +57,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def mesh_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A hand-made frames-mode CNN-LSTM checkpoint for 468-point npz landmarks (untrained, Trainer-saved)."""
-    import pytorch_lightning as pl
-
     from lightning_modules import CNNLSTMClassifier
     from lightning_modules.nets import CNNLSTM
 
@@ -65,26 +64,10 @@ def mesh_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = CNNLSTMClassifier(net=functools.partial(CNNLSTM, conv_channels=(4, 8), hidden_size=8), num_classes=2,
                               class_names=["healthy", "depressed"])
     model.decision_threshold.fill_(0.4)
-    trainer = pl.Trainer(logger=False, enable_checkpointing=False, max_steps=0, accelerator="cpu",
-                         enable_progress_bar=False, enable_model_summary=False)
-    trainer.strategy.connect(model)
-    path = tmp_path_factory.mktemp("mesh-ckpt") / "mesh.ckpt"
-    trainer.save_checkpoint(path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    checkpoint["datamodule_hyper_parameters"] = {
+    return save_untrained_checkpoint(model, tmp_path_factory.mktemp("mesh-ckpt") / "mesh.ckpt", {
         "_class_path": "datamodules.LandmarkDataModule", "manifest": "/nonexistent/manifest.csv", "mode": "frames",
         "frames_per_sample": 4, "frame_step": 3, "stride": 4, "image_size": [12, 8], "align": True,
-        "file_format": "npz", "classes": [0, 1], "class_names": ["healthy", "depressed"]}
-    torch.save(checkpoint, path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def pyfeat() -> Path:
-    root = ROOT.parent / "shared" / "realdata" / "pyfeat"
-    if not root.is_dir():
-        pytest.skip(f"real data folder {root} not found")
-    return root
+        "file_format": "npz", "classes": [0, 1], "class_names": ["healthy", "depressed"]})
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
@@ -122,14 +105,6 @@ def printed_video_score(stdout: str) -> float:
     match = re.search(r"video score (\d\.\d{3})", stdout)
     assert match, stdout
     return float(match.group(1))
-
-
-def count_frames(video: Path) -> int:
-    capture, n = cv2.VideoCapture(str(video)), 0
-    while capture.read()[0]:
-        n += 1
-    capture.release()
-    return n
 
 
 # ---- frame mapping ----------------------------------------------------------------------------------

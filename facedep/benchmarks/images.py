@@ -322,10 +322,10 @@ def format_tables(results: dict) -> str:
 def run(args: argparse.Namespace) -> dict:
     """Run the benchmark, print the tables (and write ``--json``); returns the results."""
     from facedep.benchmarks.models import matmul_precision
-    from facedep.benchmarks.overhead import machine_info
+    from facedep.benchmarks.overhead import machine_info, pick_device
 
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = pick_device(args.device)
     with tempfile.TemporaryDirectory() as tmp, matmul_precision("high"):  # as scripts/train.py
         manifest, generated = resolve_manifest(args, Path(tmp))
         dm, fill_seconds = make_datamodule(manifest, args, Path(tmp) / "cache")

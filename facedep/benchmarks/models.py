@@ -337,10 +337,10 @@ def format_table(rows: list[dict]) -> str:
 
 def run(args: argparse.Namespace) -> dict:
     """Run the benchmark, print the table (and write ``--json``); returns the results."""
-    from facedep.benchmarks.overhead import machine_info
+    from facedep.benchmarks.overhead import machine_info, pick_device
 
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = pick_device(args.device)
     variants = [parse_variant(v) for v in dict.fromkeys(["fp32", *args.variants])]
     modes = ["train", "infer"] if args.inference else ["train"]
     args.peak = peak_tflops(device, args.peak_tflops, args.peak_tflops_fp32)

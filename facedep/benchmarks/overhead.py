@@ -75,6 +75,15 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def pick_device(name: str | None) -> torch.device:
+    """``--device`` as given, else ``cuda`` when there is one, else ``cpu``.
+
+    >>> pick_device("cpu")
+    device(type='cpu')
+    """
+    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
 def machine_info(device: str) -> dict:
     """Where the numbers were taken: CPU, cores, torch threads, GPU name, versions."""
     import pytorch_lightning as pl
@@ -253,7 +262,7 @@ def format_table(result: dict) -> str:
 def run(args: argparse.Namespace) -> dict:
     """Run the benchmark, print the table (and write ``--json``); returns the results."""
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = pick_device(args.device)
     image = args.net == "image"
     with tempfile.TemporaryDirectory() as tmp:
         if image:

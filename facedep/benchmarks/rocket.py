@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facedep.benchmarks.overhead import pick_device
+
 HELP = "Rocket/MiniRocket transform throughput, ours (torch) vs aeon (numba)"
 KINDS = ("rocket", "minirocket")
 WORKER = Path(__file__).with_name("_aeon_worker.py")
@@ -139,7 +141,7 @@ def format_table(results: dict) -> str:
 def run(args: argparse.Namespace) -> dict:
     """Run the benchmark, print the table (and write ``--json``); returns the results."""
     torch.set_num_threads(args.threads)
-    device = str(torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    device = str(pick_device(args.device))
     x = make_data(args.series, args.channels, args.length, args.seed)
     ours = {kind: benchmark_ours(kind, x, args.kernels, device, args.warmup, args.repeats, args.batch_size, args.seed)
             for kind in KINDS}
