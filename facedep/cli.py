@@ -3,6 +3,9 @@
 Every run lives in ``<run.output_dir>/<run.name>/``: ``config.yaml`` (fully resolved),
 ``metrics.csv``, ``checkpoints/{best-*,last}.ckpt``, ``wandb/``, ``data_report.json``,
 ``metrics.json`` and ``predictions_test_<level>.csv``.
+
+Before the trainer and loggers exist (so before anything is written), the run folder must be
+writable and a ``--run.resume true`` must pass :func:`facedep.resume.check_resume`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.loggers import WandbLogger
 
+from datamodules.output_folder import check_output_folder
 from facedep.config_hints import hints_for_args
+from facedep.resume import check_resume
 from facedep.tracking import make_loggers
 
 MONITOR = "val/selection_score"
@@ -28,7 +33,23 @@ warnings.filterwarnings("ignore", message="LightningCLI's args parameter is inte
 
 
 class TrackerConfigCallback(SaveConfigCallback):
-    """Saves ``config.yaml`` in the run folder and sends the resolved config to W&B (rank zero)."""
+    """Saves ``config.yaml`` in the run folder and sends the resolved config to W&B (rank zero).
+
+    With ``after_restore`` (a resumed run) it is written when training starts, once the checkpoint
+    has been restored, so a resume that fails while loading leaves the saved config untouched.
+    """
+
+    def __init__(self, *args: Any, after_restore: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.after_restore = after_restore
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if not (self.after_restore and stage == "fit"):
+            super().setup(trainer, pl_module, stage)
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.after_restore:
+            super().setup(trainer, pl_module, "fit")
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         config = self.parser.dump(self.config, skip_none=False, format="yaml")
@@ -88,11 +109,29 @@ class FacedepCLI(LightningCLI):
     def run_dir(self) -> Path:
         return Path(self.config["run"]["output_dir"]) / self.config["run"]["name"]
 
+    def resolved_config(self) -> dict[str, Any]:
+        """The parsed config as ``config.yaml`` records it."""
+        import yaml
+
+        return yaml.safe_load(self.parser.dump(self.config, skip_none=False, format="yaml"))
+
+    def before_instantiate_classes(self) -> None:
+        """Refuse a bad resume or an unwritable run folder before the trainer, loggers or config.yaml exist."""
+        resume = bool(self.config["run"]["resume"])
+        if resume:
+            check_resume(self.run_dir, self.resolved_config())
+        check_output_folder(self.run_dir)
+        self.save_config_kwargs = {**self.save_config_kwargs, "after_restore": resume}
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer_config = self._get(self.config_init, "trainer", default={})
         if trainer_config.get("logger") in (None, True):
             kwargs["logger"] = make_loggers(
-                self.run_dir, self.config["run"]["name"], self.config["tracking"]["project"], self.config["tracking"]["wandb"]
+                self.run_dir,
+                self.config["run"]["name"],
+                self.config["tracking"]["project"],
+                self.config["tracking"]["wandb"],
+                resume=bool(self.config["run"]["resume"]),
             )
         callbacks = list(trainer_config.get("callbacks") or [])
         if not any(isinstance(c, ModelCheckpoint) for c in callbacks):

@@ -7,12 +7,15 @@ host) the run is written offline under the run folder and can be synced later wi
 
 from __future__ import annotations
 
+import csv
 import netrc
 import os
 from pathlib import Path
 from typing import Literal
 
 from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
 
 WandbMode = Literal["auto", "online", "offline", "disabled"]
 
@@ -38,9 +41,41 @@ def resolve_wandb_mode(mode: WandbMode = "auto") -> str:
     return "online" if _has_wandb_credentials() else "offline"
 
 
-def make_loggers(run_dir: Path, run_name: str, project: str, wandb_mode: WandbMode = "auto") -> list[Logger]:
-    """CSV logger first (its folder is the run folder: ``trainer.log_dir == run_dir``), then W&B."""
-    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+class _AppendingExperimentWriter(ExperimentWriter):
+    """Lightning's CSV writer, but an existing ``metrics.csv`` is kept and appended to.
+
+    Lightning's writer deletes ``metrics.csv`` when it starts; here its header becomes the known
+    columns, so new rows are appended (and a new column rewrites the file with the old rows kept).
+    """
+
+    def _check_log_dir_exists(self) -> None:
+        if not self._fs.isfile(self.metrics_file_path):
+            return
+        with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
+            self.metrics_keys = next(csv.reader(handle), [])
+
+
+class AppendingCSVLogger(CSVLogger):
+    """CSVLogger that appends to the run's ``metrics.csv`` (a resumed run keeps its earlier epochs)."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingExperimentWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+def make_loggers(
+    run_dir: Path, run_name: str, project: str, wandb_mode: WandbMode = "auto", resume: bool = False
+) -> list[Logger]:
+    """CSV logger first (its folder is the run folder: ``trainer.log_dir == run_dir``), then W&B.
+
+    With ``resume`` the CSV logger appends to the existing ``metrics.csv`` instead of replacing it.
+    """
+    csv_logger = AppendingCSVLogger if resume else CSVLogger
+    loggers: list[Logger] = [csv_logger(save_dir=str(run_dir), name="", version="")]
     mode = resolve_wandb_mode(wandb_mode)
     if mode != "disabled":
         os.environ.setdefault("WANDB_SILENT", "true")

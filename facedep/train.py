@@ -7,6 +7,7 @@ Example:
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -16,8 +17,10 @@ from pytorch_lightning.utilities import rank_zero_only
 from rich.console import Console
 from rich.table import Table
 
+from datamodules.output_folder import OutputFolderError
 from facedep.cli import MONITOR, FacedepCLI
 from facedep.predictions import write_level_predictions
+from facedep.resume import ResumeError, last_checkpoint
 
 console = Console()
 
@@ -27,11 +30,12 @@ def _checkpoint_callback(cli: FacedepCLI) -> ModelCheckpoint | None:
 
 
 def _resume_path(cli: FacedepCLI) -> str | None:
-    last = cli.run_dir / "checkpoints" / "last.ckpt"
-    if cli.config["run"]["resume"] and last.exists():
-        console.print(f"Resuming from {last}")
-        return str(last)
-    return None
+    """``last.ckpt`` with ``--run.resume true`` (FacedepCLI has already refused a missing one)."""
+    if not cli.config["run"]["resume"]:
+        return None
+    last = last_checkpoint(cli.run_dir)
+    console.print(f"Resuming from {last}")
+    return str(last)
 
 
 def print_metrics(metrics: dict[str, float], stage: str = "test") -> None:
@@ -144,6 +148,11 @@ def _print_data_summary(report: dict) -> None:
 
 
 def main(args: list[str] | None = None) -> int:
+    """Entry point: 0 on success; 2 with one ``error:`` line for a refused resume or an unwritable run folder."""
     torch.set_float32_matmul_precision("high")
-    run_training(args)
+    try:
+        run_training(args)
+    except (ResumeError, OutputFolderError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
     return 0

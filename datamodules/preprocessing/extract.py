@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from datamodules.io.landmarks import LandmarkSequence, save_landmarks
+from datamodules.output_folder import OutputFolderError, check_output_folder
 from datamodules.preprocessing.face_mesh import NUM_LANDMARKS, FaceDetector, FaceMesh
 from datamodules.preprocessing.face_models import FaceModelError, ensure_face_models
 
@@ -208,6 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     videos = find_videos(args.input)
     if not videos:
         print(f"error: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in {args.input}", file=sys.stderr)
+        return 1
+    try:
+        check_output_folder(args.out)
+    except OutputFolderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     cv2.setNumThreads(args.threads)
     try:
