@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -117,6 +119,16 @@ def test_unwritable_run_folder_gives_one_line(demo_manifest: Path, tmp_path: Pat
     assert err == f"error: cannot write to output folder {runs / 'tiny'} ({tmp_path / 'afile'} is a file, not a folder)"
 
 
+def test_train_script_exits_2_without_traceback(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    runs = tmp_path / "afile" / "runs"
+    args = _args(tmp_path / "unread_manifest.csv", runs)  # refused before the data is read
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *args],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == f"error: cannot write to output folder {runs / 'tiny'} ({tmp_path / 'afile'} is a file, not a folder)"
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_read_only_folder_is_reported(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
@@ -145,3 +157,16 @@ def test_extract_landmarks_unwritable_out_gives_one_line(tmp_path: Path, capsys)
     assert extract_main([str(videos), "--out", str(out), "--no-progress"]) == 1
     err = capsys.readouterr().err.strip()
     assert err == f"error: cannot write to output folder {out} ({tmp_path / 'afile'} is a file, not a folder)"
+
+
+def test_appending_csv_logger_keeps_rows_and_adds_a_new_column(tmp_path: Path) -> None:
+    from facedep.tracking import AppendingCSVLogger
+
+    (tmp_path / "metrics.csv").write_text("epoch,step,val/loss\n0,4,0.75\n")
+    logger = AppendingCSVLogger(save_dir=str(tmp_path), name="", version="")
+    logger.log_metrics({"epoch": 1, "val/loss": 0.5}, step=9)
+    logger.log_metrics({"epoch": 1, "train/loss": 0.25}, step=9)
+    logger.save()
+    assert (tmp_path / "metrics.csv").read_text().splitlines() == [
+        "epoch,step,train/loss,val/loss", "0,4,,0.75", "1,9,,0.5", "1,9,0.25,",
+    ]

@@ -43,7 +43,7 @@ def test_resume_continues_from_last_checkpoint(tiny_args: list[str], tmp_path: P
     result = run_training(tiny_args + ["--run.resume", "true", "--trainer.max_epochs", "4", "--run.test", "false"])
     assert result["epochs"] == 4
     log = pd.read_csv(tmp_path / "runs" / "tiny" / "metrics.csv")
-    assert sorted(log["epoch"].dropna().unique().astype(int).tolist()) == [2, 3]  # only the resumed epochs ran
+    assert sorted(log["epoch"].dropna().unique().astype(int).tolist()) == [0, 1, 2, 3]  # epochs 2, 3 appended to 0, 1
 
 
 def test_unknown_key_fails_listing_valid_keys(tiny_args: list[str], capsys: pytest.CaptureFixture) -> None:
