@@ -51,6 +51,7 @@ def load_checkpoint(ckpt: str | Path, what: str = "checkpoint",
     """The checkpoint dict, read once with ``weights_only=True`` (memory-mapped when the file is a zip archive).
 
     Missing, unreadable or unsafe files raise ``error`` naming the file; an unsafe one also says how to convert it.
+    The class paths of its model and DataModule hyper-parameters are checked against the allow-list.
     """
     path = Path(ckpt)
     if not path.is_file():
@@ -68,6 +69,8 @@ def load_checkpoint(ckpt: str | Path, what: str = "checkpoint",
         raise error(f"cannot read {what} {path}: {exc}") from exc
     if not isinstance(data, dict):
         raise error(f"{what} {path} is not a Lightning checkpoint (a {type(data).__name__}, not a dict)")
+    for key in ("hyper_parameters", "datamodule_hyper_parameters"):
+        check_class_paths(data.get(key), path, key, error)
     return data
 
 
