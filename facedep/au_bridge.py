@@ -45,9 +45,10 @@ import torch
 from datamodules.images import crop_box
 from datamodules.io.au_table import INTENSITY_AUS, PRESENCE_AUS
 from datamodules.io.hrm import HRM_TO_OPENFACE
-from facedep.predict import (DEFAULT_MIN_FACE_SCORE, Preprocessing, PredictError, import_class, make_detector,
-                             read_checkpoint,
-                             open_capture, pick_device, preprocessing_from, to_tensor, video_frames)
+from facedep.checkpoints import build_module
+from facedep.predict import (DEFAULT_MIN_FACE_SCORE, CheckpointFile, Preprocessing, PredictError, import_class,
+                             make_detector, open_capture, pick_device, preprocessing_from, read_checkpoint, to_tensor,
+                             video_frames)
 
 #: HRM AUs with no exact OpenFace name that we still map (documented above).
 EXTRA_TO_OPENFACE: dict[str, str] = {"AU2X": "AU26", "AU43": "AU45"}
@@ -100,8 +101,8 @@ class LoadedDetector:
                 + [f"{n}_p" for n in names])
 
 
-def load_au_detector(ckpt: str | Path, device: str = "cpu", margin: float | None = None) -> LoadedDetector:
-    """Load an ``AUDetector`` checkpoint with the crop/resize/normalisation of its DataModule.
+def load_au_detector(ckpt: str | Path | CheckpointFile, device: str = "cpu", margin: float | None = None) -> LoadedDetector:
+    """Load an ``AUDetector`` checkpoint with the crop/resize/normalisation of its DataModule (one safe read).
 
     Example:
         >>> det = load_au_detector("det.ckpt")  # doctest: +SKIP
@@ -111,11 +112,11 @@ def load_au_detector(ckpt: str | Path, device: str = "cpu", margin: float | None
     checkpoint = read_checkpoint(ckpt, "AU detector checkpoint", BridgeError)
     path, hparams, dm_hparams = checkpoint.path, checkpoint.hparams, checkpoint.dm_hparams
     class_path = str(hparams.get("_class_path", "lightning_modules.AUDetector"))
-    cls = import_class(class_path)
+    cls = import_class(class_path, path, where="hyper_parameters._class_path")
     if "thresholds" not in checkpoint.data.get("state_dict", {}) or not hasattr(cls, "au_presence_table"):
         raise BridgeError(f"{path} is not an AU detector checkpoint ({class_path}); train one with "
                           "configs/au/detector_demo.yaml (lightning_modules.AUDetector)")
-    model = cls.load_from_checkpoint(path, map_location="cpu", weights_only=False)
+    model = build_module(checkpoint.data, path, "lightning_modules.AUDetector", BridgeError)
     torch_device = pick_device(device)
     model.eval().to(torch_device)
     names = list(model.class_names)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import math
 import os
 import sys
@@ -40,6 +39,7 @@ import torch
 
 from datamodules.images import IMAGENET_MEAN, IMAGENET_STD, crop_box
 from datamodules.images import resolve_normalization as resolve_image_normalization
+from facedep.checkpoints import build_module, import_allowed, load_checkpoint
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 DEFAULT_IMAGE_SIZE = 224
@@ -109,25 +109,15 @@ class CheckpointFile:
         return dict(self.data.get("datamodule_hyper_parameters") or {})
 
 
-def read_checkpoint(ckpt: str | Path, what: str = "checkpoint", error: type[PredictError] = PredictError,
-                    mmap: bool = False) -> CheckpointFile:
-    """Read ``ckpt`` on the CPU; a missing or unreadable file raises ``error`` naming it.
+def read_checkpoint(ckpt: str | Path | CheckpointFile, what: str = "checkpoint",
+                    error: type[PredictError] = PredictError) -> CheckpointFile:
+    """Read ``ckpt`` once, safely (:func:`facedep.checkpoints.load_checkpoint`); an already read one is returned as is.
 
-    ``mmap``: tensors stay on disk (a cheap look at the hyper-parameters of a large checkpoint); a legacy
-    file that cannot be memory-mapped is read whole.
+    A missing, unreadable or unsafe file raises ``error`` naming it.
     """
-    path = Path(ckpt)
-    if not path.is_file():
-        raise error(f"{what} {path} not found")
-    try:
-        if mmap:
-            try:
-                return CheckpointFile(path, torch.load(path, map_location="cpu", weights_only=False, mmap=True))
-            except Exception:  # noqa: BLE001 (legacy format: read it whole below)
-                pass
-        return CheckpointFile(path, torch.load(path, map_location="cpu", weights_only=False))
-    except Exception as exc:  # noqa: BLE001
-        raise error(f"cannot read checkpoint {path}: {exc}") from exc
+    if isinstance(ckpt, CheckpointFile):
+        return ckpt
+    return CheckpointFile(Path(ckpt), load_checkpoint(ckpt, what, error))
 
 
 @dataclass
@@ -153,12 +143,10 @@ class LoadedModel:
     notes: list[str] = field(default_factory=list)
 
 
-def import_class(path: str) -> type:
-    """``"package.module.Class"`` -> the class."""
-    module, _, name = path.rpartition(".")
-    if not module:
-        raise PredictError(f"cannot import class {path!r}")
-    return getattr(importlib.import_module(module), name)
+def import_class(path: str, ckpt: str | Path = "checkpoint", base: type | None = None, where: str = "class path") -> type:
+    """``"package.module.Class"`` -> the class, only from this project's allow-listed modules
+    (:func:`facedep.checkpoints.import_allowed`); PredictError naming ``ckpt`` and ``where`` else."""
+    return import_allowed(path, ckpt, where, base, PredictError)
 
 
 def _net_path(hparams: dict[str, Any]) -> str:
@@ -240,17 +228,14 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_model(ckpt: str | Path, device: str = "cpu", margin: float | None = None) -> LoadedModel:
-    """Load a facedep checkpoint (CLI-written or hand-made) for per-image inference."""
+def load_model(ckpt: str | Path | CheckpointFile, device: str = "cpu", margin: float | None = None) -> LoadedModel:
+    """Load a facedep checkpoint (CLI-written or hand-made) for per-image inference; the file is read once, safely."""
     checkpoint = read_checkpoint(ckpt)
     path, hparams, dm_hparams = checkpoint.path, checkpoint.hparams, checkpoint.dm_hparams
     check_supported(hparams, dm_hparams)
     notes = [] if dm_hparams else [f"{path.name} has no DataModule hyper-parameters: image_size "
                                    f"{DEFAULT_IMAGE_SIZE}, ImageNet normalisation"]
-    cls = import_class(hparams["_class_path"]) if "_class_path" in hparams else None
-    if cls is None:
-        from lightning_modules import SequenceClassifier as cls  # noqa: N813 (hand-made checkpoints)
-    model = cls.load_from_checkpoint(path, map_location="cpu", weights_only=False)
+    model = build_module(checkpoint.data, path, "lightning_modules.SequenceClassifier", PredictError)
     check_model(model)
     torch_device = pick_device(device)
     model.eval().to(torch_device)
@@ -545,14 +530,15 @@ def run(args: argparse.Namespace) -> int:
         raise PredictError("--smooth, --stride and --batch-size must be >= 1")
     from facedep import predict_landmarks
 
-    if predict_landmarks.is_landmark_checkpoint(args.ckpt):
-        return predict_landmarks.run(args)
+    checkpoint = read_checkpoint(args.ckpt)  # the only read of the file
+    if predict_landmarks.is_landmark_datamodule(checkpoint.dm_hparams):
+        return predict_landmarks.run(args, checkpoint)
     source = args.source
     webcam = source.isdigit() and not Path(source).exists()
     path = Path(source)
     if not webcam and not path.exists():
         raise PredictError(f"source {source} not found")
-    loaded = load_model(args.ckpt, args.device, args.margin)
+    loaded = load_model(checkpoint, args.device, args.margin)
     for note in loaded.notes:
         print(f"note: {note}", file=sys.stderr)
     detector = make_detector(DEFAULT_MIN_FACE_SCORE if args.min_face_score is None else args.min_face_score)

@@ -65,8 +65,9 @@ from datamodules.io.landmarks import NUM_POINTS_68, LandmarkSequence, read_landm
 from datamodules.landmarks import LandmarkDataModule, render_window
 from datamodules.window_dataset import WindowDataset
 from datamodules.windows import window_span
-from facedep.predict import (IMAGE_EXTENSIONS, PredictError, Row, default_out, import_class, pick_device, read_checkpoint,
-                             plot_timeline, smooth_scores, write_csv)
+from facedep.checkpoints import build_module
+from facedep.predict import (IMAGE_EXTENSIONS, CheckpointFile, PredictError, Row, default_out, import_class,
+                             open_capture, pick_device, plot_timeline, read_checkpoint, smooth_scores, write_csv)
 
 LANDMARK_FILE_SUFFIXES = frozenset({".npz", ".csv", ".txt"})
 MESH_POINTS = 468
@@ -86,29 +87,26 @@ def is_landmark_datamodule(dm_hparams: dict[str, Any]) -> bool:
     return "frames_per_sample" in dm_hparams and dm_hparams.get("mode") in {"frames", "temporal"}
 
 
-def is_landmark_checkpoint(ckpt: str | Path) -> bool:
+def is_landmark_checkpoint(ckpt: str | Path | CheckpointFile) -> bool:
     """Whether ``ckpt`` was trained on a ``LandmarkDataModule``; False when it cannot be read (the caller reports)."""
     try:
-        checkpoint = read_checkpoint(ckpt, mmap=True)
+        checkpoint = read_checkpoint(ckpt)
     except PredictError:
         return False
-    return isinstance(checkpoint.data, dict) and is_landmark_datamodule(checkpoint.dm_hparams)
+    return is_landmark_datamodule(checkpoint.dm_hparams)
 
 
-def datamodule_from(dm_hparams: dict[str, Any]) -> LandmarkDataModule:
+def datamodule_from(dm_hparams: dict[str, Any], ckpt: str | Path = "checkpoint") -> LandmarkDataModule:
     """The checkpoint's DataModule, instantiated from its hyper-parameters (no data read, no cache).
 
     Its attributes (``mode``, ``frames_per_sample``, ``frame_step``, ``eval_stride``, ``image_size``,
     ``normalization``, ``min_confidence``, ``file_format``) are then exactly what it used, defaults and
-    derived values (``eval_stride``) included.
+    derived values (``eval_stride``) included. A ``_class_path`` outside this project's DataModules
+    (or not a ``LandmarkDataModule``) is refused.
     """
     cls: type = LandmarkDataModule
     if dm_hparams.get("_class_path"):
-        try:
-            found = import_class(str(dm_hparams["_class_path"]))
-            cls = found if isinstance(found, type) and issubclass(found, LandmarkDataModule) else cls
-        except (ImportError, AttributeError, PredictError):
-            pass
+        cls = import_class(dm_hparams["_class_path"], ckpt, LandmarkDataModule, "datamodule_hyper_parameters._class_path")
     accepted = {name for klass in cls.__mro__ if "__init__" in vars(klass)
                 for name in inspect.signature(klass.__init__).parameters}
     kwargs = {k: v for k, v in dm_hparams.items() if k in accepted and not k.startswith("_") and k != "manifest"}
@@ -174,25 +172,19 @@ def _datamodule_state(checkpoint: dict[str, Any], dm: LandmarkDataModule) -> dic
     return {}
 
 
-def load_landmark_model(ckpt: str | Path, device: str = "cpu") -> LoadedLandmarkModel:
-    """Load a checkpoint trained on a ``LandmarkDataModule`` with the DataModule's evaluation settings."""
-    checkpoint = read_checkpoint(ckpt, mmap=True)
+def load_landmark_model(ckpt: str | Path | CheckpointFile, device: str = "cpu") -> LoadedLandmarkModel:
+    """Load a checkpoint trained on a ``LandmarkDataModule`` with the DataModule's evaluation settings (one safe read)."""
+    checkpoint = read_checkpoint(ckpt)
     path, hparams, dm_hparams = checkpoint.path, checkpoint.hparams, checkpoint.dm_hparams
     if not is_landmark_datamodule(dm_hparams):
         raise PredictError(f"{path} was not trained on a LandmarkDataModule "
                            f"({dm_hparams.get('_class_path') or 'no DataModule settings saved'})")
-    dm = datamodule_from(dm_hparams)
+    dm = datamodule_from(dm_hparams, path)
     state = _datamodule_state(checkpoint.data, dm)
     if state:
         raise PredictError(f"{path} carries fitted DataModule state ({sorted(state)}) that predict.py does not know how "
                            "to apply to new data; refusing rather than predicting without it")
-    cls = import_class(str(hparams["_class_path"])) if "_class_path" in hparams else None
-    if cls is None:
-        from lightning_modules import CNNLSTMClassifier as cls  # noqa: N813 (hand-made checkpoints)
-    try:
-        model = cls.load_from_checkpoint(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001
-        raise PredictError(f"cannot load the model of {path}: {exc}") from exc
+    model = build_module(checkpoint.data, path, "lightning_modules.CNNLSTMClassifier", PredictError)
     in_channels = getattr(model, "in_channels", 3)
     if in_channels != dm.num_channels:
         raise PredictError(f"the model expects {in_channels} input channels; landmark pseudo-images have {dm.num_channels}")
@@ -394,14 +386,25 @@ def refuse_source(kind: str, source: str, dm_class: str) -> None:
                            f"or an OpenFace landmark CSV), not {'a folder' if kind == 'folder' else 'an image'} ({source})")
 
 
-def run(args: argparse.Namespace) -> int:
-    """``scripts/predict.py`` for a landmark checkpoint: predict, write outputs, print the video score."""
+def check_video_readable(video: str) -> None:
+    """PredictError naming ``video`` when OpenCV cannot open it or decode its first frame."""
+    capture = open_capture(video)
+    try:
+        if not capture.read()[0]:
+            raise PredictError(f"cannot decode any frame of video {video} (corrupt, truncated or unsupported codec)")
+    finally:
+        capture.release()
+
+
+def run(args: argparse.Namespace, checkpoint: CheckpointFile | None = None) -> int:
+    """``scripts/predict.py`` for a landmark checkpoint (``checkpoint``: already read; else ``args.ckpt`` is read):
+    predict, write outputs, print the video score."""
     source = args.source
     kind = _source_kind(source)
     refuse_source(kind, source, "datamodules.LandmarkDataModule")
     if not Path(source).exists():
         raise PredictError(f"source {source} not found")
-    loaded = load_landmark_model(args.ckpt, args.device)
+    loaded = load_landmark_model(checkpoint or args.ckpt, args.device)
     for note in loaded.notes:
         print(f"note: {note}", file=sys.stderr)
     ignored = [flag for flag, used in (("--margin", args.margin is not None), ("--headless", args.headless)) if used]
@@ -416,6 +419,7 @@ def run(args: argparse.Namespace) -> int:
         raise PredictError(f"cannot create output folder {out}: {exc}") from exc
     start = time.perf_counter()
     if kind == "video":
+        check_video_readable(source)  # a corrupt file is reported as such, not as a landmark-set mismatch
         check_points(loaded, MESH_POINTS, source)  # before spending time on the extraction
         min_score = EXTRACT_MIN_FACE_SCORE if args.min_face_score is None else args.min_face_score
         seq = extract_from_video(source, out, min_score, args.stride, progress=sys.stderr.isatty())

@@ -45,7 +45,8 @@ from datamodules.standardize import ChannelScaler
 from datamodules.window_dataset import WindowDataset
 from facedep.au_bridge import (DEFAULT_MIN_FACE_SCORE, BridgeError, FaceMode, LoadedDetector, add_bridge_arguments,
                                bridge_videos, load_au_detector)
-from facedep.predict import PredictError, import_class, pick_device, read_checkpoint
+from facedep.checkpoints import build_module
+from facedep.predict import CheckpointFile, PredictError, pick_device, read_checkpoint
 
 
 @dataclass
@@ -73,8 +74,8 @@ def _datamodule_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def load_sequence_classifier(ckpt: str | Path, device: str = "cpu") -> LoadedClassifier:
-    """Load a checkpoint trained on ``AUSequenceDataModule`` windows, with its scaler and settings.
+def load_sequence_classifier(ckpt: str | Path | CheckpointFile, device: str = "cpu") -> LoadedClassifier:
+    """Load a checkpoint trained on ``AUSequenceDataModule`` windows, with its scaler and settings (one safe read).
 
     Example:
         >>> clf = load_sequence_classifier("runs/bridge-demo/fold0/checkpoints/last.ckpt")  # doctest: +SKIP
@@ -98,8 +99,7 @@ def load_sequence_classifier(ckpt: str | Path, device: str = "cpu") -> LoadedCla
         scaler = ChannelScaler.identity(len(channels))
     if len(scaler.mean) != len(channels):
         raise BridgeError(f"{path}: the scaler has {len(scaler.mean)} channels, the DataModule {len(channels)}")
-    cls = import_class(str(hparams.get("_class_path", "lightning_modules.SequenceClassifier")))
-    model = cls.load_from_checkpoint(path, map_location="cpu", weights_only=False)
+    model = build_module(checkpoint.data, path, "lightning_modules.SequenceClassifier", BridgeError)
     torch_device = pick_device(device)
     model.eval().to(torch_device)
     names = [str(c) for c in (getattr(model, "class_names", None) or dm.get("class_names") or ["0", "1"])]

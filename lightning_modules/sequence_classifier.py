@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from lightning_modules.base import BaseClassifier
+from lightning_modules.hparams import save_plain_callables
 from lightning_modules.nets import RecurrentNet
 
 NetFactory = Callable[[int, int], nn.Module]
@@ -37,6 +38,7 @@ class SequenceClassifier(BaseClassifier):
     def __init__(self, net: NetFactory = RecurrentNet, in_channels: int = 17, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.save_hyperparameters()
+        save_plain_callables(self)  # checkpoints load with weights_only=True
         self.in_channels = in_channels
         self.net = net(in_channels, self.num_outputs)
 

@@ -27,6 +27,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
 from lightning_modules.aggregation import gather_unique
+from lightning_modules.hparams import save_plain_callables
 from lightning_modules.multilabel_metrics import regression_scores
 from lightning_modules.nets import RecurrentNet
 from lightning_modules.optimization import optimizers_from
@@ -98,6 +99,7 @@ class SequenceRegressor(pl.LightningModule):
         if loss not in ("huber", "mse", "l1"):
             raise ValueError(f"loss must be huber, mse or l1, got {loss!r}")
         self.save_hyperparameters()
+        save_plain_callables(self)  # checkpoints load with weights_only=True
         self.in_channels, self.num_classes = in_channels, 1
         self.class_names = list(class_names or ["target"])
         self.loss_kind, self.huber_delta = loss, huber_delta

@@ -14,7 +14,7 @@ import torch
 from datamodules.io.openface import read_openface_csv
 from facedep import au_bridge, video_pipeline
 from facedep.au_bridge import BridgeError, load_au_detector, video_to_au_table, write_au_csv
-from video_helpers import count_frames, save_untrained_checkpoint
+from video_helpers import count_frames, save_untrained_checkpoint, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["AU1", "AU2X", "AU43", "AD19"]  # AD19 has no OpenFace name: left out
@@ -113,7 +113,7 @@ def test_video_to_depression_end_to_end_matches_the_datamodule(work: dict, capsy
 
 
 def test_classifier_needing_missing_channels_is_refused(work: dict, capsys: pytest.CaptureFixture[str]) -> None:
-    checkpoint = torch.load(work["classifier"], map_location="cpu", weights_only=False)
+    checkpoint = torch.load(work["classifier"], map_location="cpu", weights_only=True)
     checkpoint["datamodule_hyper_parameters"]["channels"] = ["AU01_c", "AU04_c", "AU26_r"]
     path = work["root"] / "needs_au04.ckpt"
     torch.save(checkpoint, path)
@@ -131,11 +131,7 @@ def test_no_face_and_unreadable_videos(work: dict, capsys: pytest.CaptureFixture
         detector = au_bridge.make_detector()
     except Exception as exc:  # noqa: BLE001 (no cached BlazeFace and no network)
         pytest.skip(f"face models unavailable: {exc}")
-    blank = work["root"] / "blank.mp4"
-    writer = cv2.VideoWriter(str(blank), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 64))
-    for _ in range(12):
-        writer.write(np.full((64, 64, 3), 128, np.uint8))
-    writer.release()
+    blank = write_video(work["root"] / "blank.mp4", frames=12)
     table = video_to_au_table(load_au_detector(work["detector"]), blank, faces="detect", face_detector=detector)
     assert len(table) == 12 and (table["success"] == 0).all() and table["AU01_c"].isna().all()
     assert read_openface_csv(write_au_csv(table, work["root"] / "blank.csv")).notes["unsuccessful_frames"] == 12

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _no_compiled_prefix(checkpoint: str) -> None:
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
     assert state and not any("_orig_mod" in k for k in state), "compiled parameter names leaked into the checkpoint"
 
 

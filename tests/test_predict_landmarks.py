@@ -17,7 +17,7 @@ from datamodules.io.landmarks import read_landmark_file, save_landmarks
 from datamodules.landmarks import LandmarkDataModule
 from facedep import predict_landmarks
 from facedep.predict import CSV_COLUMNS, main, smooth_scores
-from video_helpers import count_frames, save_untrained_checkpoint
+from video_helpers import count_frames, save_untrained_checkpoint, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -76,7 +76,7 @@ def datamodule_windows(ckpt: Path, landmark_file: Path, tmp_path: Path) -> tuple
     LandmarkDataModule (test loader of a manifest whose test subject holds only that file) and model."""
     from lightning_modules import CNNLSTMClassifier
 
-    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
     dm_args = {k: v for k, v in checkpoint["datamodule_hyper_parameters"].items() if not k.startswith("_")}
     rows = [{"subject_id": f"s{i}", "path": str(landmark_file), "label": i % 2, "split": split}
             for i, split in enumerate(["train", "val", "test"])]
@@ -85,7 +85,7 @@ def datamodule_windows(ckpt: Path, landmark_file: Path, tmp_path: Path) -> tuple
     dm = LandmarkDataModule(**dm_args)
     with pytest.warns(UserWarning):  # one training label only: class weight 0 for the other
         dm.setup("test")
-    model = CNNLSTMClassifier.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False).eval()
+    model = CNNLSTMClassifier.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True).eval()
     probs = []
     with torch.no_grad():
         for batch in dm.test_dataloader():
@@ -139,7 +139,7 @@ def test_npz_source_matches_the_datamodule_and_model(demo: dict[str, Path], tmp_
     np.testing.assert_allclose(result.window_probs, probs, atol=1e-6)  # same windows, same order, same inputs
     assert result.score == pytest.approx(float(probs[:, 1].mean()), abs=1e-6)  # video score = mean of windows
     assert printed_video_score(stdout) == pytest.approx(probs[:, 1].mean(), abs=6e-4)
-    threshold = float(torch.load(demo["ckpt"], weights_only=False)["state_dict"]["decision_threshold"])
+    threshold = float(torch.load(demo["ckpt"], weights_only=True)["state_dict"]["decision_threshold"])
     assert loaded.threshold == pytest.approx(threshold)
     assert result.class_name == ["healthy", "depressed"][int(probs[:, 1].mean() >= threshold)]
     assert result.class_name in stdout
@@ -155,7 +155,7 @@ def test_npz_source_matches_the_datamodule_and_model(demo: dict[str, Path], tmp_
 def test_decisions_use_the_checkpoint_threshold(demo: dict[str, Path], tmp_path: Path, offset: float) -> None:
     seq = read_landmark_file(demo["gap"])
     score = predict_landmarks.predict_sequence(predict_landmarks.load_landmark_model(demo["ckpt"]), seq).score
-    checkpoint = torch.load(demo["ckpt"], map_location="cpu", weights_only=False)
+    checkpoint = torch.load(demo["ckpt"], map_location="cpu", weights_only=True)
     checkpoint["state_dict"]["decision_threshold"] = torch.tensor(score + offset)
     torch.save(checkpoint, tmp_path / "moved.ckpt")
     loaded = predict_landmarks.load_landmark_model(tmp_path / "moved.ckpt")
@@ -188,11 +188,20 @@ def test_webcam_image_folder_and_wrong_landmark_set_are_refused(demo: dict[str, 
     assert "landmark file" in capsys.readouterr().err
     assert main(["--ckpt", ckpt, str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "not a folder" in capsys.readouterr().err
-    video = tmp_path / "clip.mp4"
-    video.write_bytes(b"never read: refused before extraction")
+    video = write_video(tmp_path / "clip.mp4")  # readable: refused for its landmark set before extraction
     assert main(["--ckpt", ckpt, str(video), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "68-point" in err and "468" in err
+
+
+def test_corrupt_video_is_reported_as_unreadable_not_as_a_landmark_mismatch(
+        demo: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    video = tmp_path / "corrupt.mp4"
+    video.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    assert main(["--ckpt", str(demo["ckpt"]), str(video), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot open video {video}" in err or f"cannot decode any frame of video {video}" in err
+    assert "68-point" not in err
 
 
 def test_au_checkpoint_points_to_video_to_depression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

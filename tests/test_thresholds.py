@@ -35,7 +35,7 @@ def test_tuned_threshold_lands_in_checkpoint_and_metrics(tiny_args: list[str]) -
     result = run_training(tiny_args + ["--model.init_args.loss", "bce", "--model.init_args.tune_threshold", "true"])
     threshold = result["test"]["test/threshold"]
     assert 0.1 <= threshold <= 0.9
-    state = torch.load(result["best_checkpoint"], weights_only=False)["state_dict"]
+    state = torch.load(result["best_checkpoint"], weights_only=True)["state_dict"]
     assert float(state["decision_threshold"]) == pytest.approx(threshold)
 
 

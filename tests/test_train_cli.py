@@ -39,7 +39,7 @@ def test_train_writes_run_folder_and_tests_best_checkpoint(tiny_args: list[str],
 def test_resume_continues_from_last_checkpoint(tiny_args: list[str], tmp_path: Path) -> None:
     run_training(tiny_args + ["--run.test", "false"])
     last = tmp_path / "runs" / "tiny" / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=False)["epoch"] == 1
+    assert torch.load(last, weights_only=True)["epoch"] == 1
     result = run_training(tiny_args + ["--run.resume", "true", "--trainer.max_epochs", "4", "--run.test", "false"])
     assert result["epochs"] == 4
     log = pd.read_csv(tmp_path / "runs" / "tiny" / "metrics.csv")
@@ -79,7 +79,7 @@ def test_loaded_checkpoint_reproduces_test_metrics(tiny_args: list[str], tmp_pat
     from lightning_modules import SequenceClassifier
 
     result = run_training(tiny_args)
-    model = SequenceClassifier.load_from_checkpoint(result["best_checkpoint"])
+    model = SequenceClassifier.load_from_checkpoint(result["best_checkpoint"], weights_only=True)
     dm = AUSequenceDataModule(**{**_data_args(tiny_args), "cache_dir": None})
     trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False)
     metrics = trainer.test(model, datamodule=dm, verbose=False)[0]
@@ -104,7 +104,7 @@ def test_binary_focal_loss_with_pos_weight_trains(tiny_args: list[str]) -> None:
     from lightning_modules import SequenceClassifier
 
     result = run_training(tiny_args + ["--model.init_args.loss", "bce", "--model.init_args.focal_gamma", "2.0", "--trainer.max_epochs", "1"])
-    model = SequenceClassifier.load_from_checkpoint(result["best_checkpoint"])
+    model = SequenceClassifier.load_from_checkpoint(result["best_checkpoint"], weights_only=True)
     assert model.net.head.out_features == 1  # one logit for BCE
     weights = result["data"]["class_weights"]
     assert model.loss_fn.class_weights.tolist() == pytest.approx(weights)

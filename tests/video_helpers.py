@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pytorch_lightning as pl
 import torch
 
@@ -17,6 +18,15 @@ def count_frames(video: str | Path) -> int:
         n += 1
     capture.release()
     return n
+
+
+def write_video(path: str | Path, frames: int = 5, size: tuple[int, int] = (64, 64), fps: float = 10.0) -> Path:
+    """A small readable mp4 of flat grey frames (no face)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for i in range(frames):
+        writer.write(np.full((size[1], size[0], 3), 40 + 10 * i, np.uint8))
+    writer.release()
+    return Path(path)
 
 
 def video_fps(video: str | Path) -> float:
@@ -33,7 +43,7 @@ def save_untrained_checkpoint(model: pl.LightningModule, path: str | Path, datam
                          enable_progress_bar=False, enable_model_summary=False)
     trainer.strategy.connect(model)
     trainer.save_checkpoint(path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     checkpoint["datamodule_hyper_parameters"] = datamodule_hparams
     torch.save(checkpoint, path)
     return Path(path)
