@@ -2,6 +2,7 @@
 
 Required columns: ``subject_id, path, label``. Optional: ``score, split, session, row``.
 ``path`` is absolute or relative to the manifest's own folder. CSV or Parquet by file suffix.
+A sample (``path``, or ``path`` + ``row`` in frame-level manifests) is listed once, under one subject.
 
 Example:
     >>> import pandas as pd
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from datamodules.io.au_table import DataFormatError
@@ -48,7 +50,8 @@ def load_manifest(path: str | Path, check_paths: bool = True) -> pd.DataFrame:
     """Read and validate a manifest; ``path`` column is made absolute.
 
     Raises :class:`DataFormatError` naming the manifest (and row) for a missing column, an empty
-    table, an empty subject id or, with ``check_paths``, a listed file that does not exist.
+    table, an empty subject id, a sample listed twice or under two subject ids
+    (:func:`check_duplicates`) or, with ``check_paths``, a listed file that does not exist.
     """
     path = Path(path)
     if not path.exists():
@@ -90,13 +93,19 @@ def check_duplicates(df: pd.DataFrame, source: str) -> None:
 
     Rows are named as in the CSV (header = row 1). ``df`` has its manifest order and 0-based index.
     """
-    resolved = {p: os.path.realpath(p) for p in df["path"].unique()}
-    key = pd.DataFrame({"path": df["path"].map(resolved)}, index=df.index)
+    listed, names = pd.factorize(df["path"])
+    resolved_codes, resolved = pd.factorize(pd.Series([os.path.realpath(p) for p in names], dtype=object))
+    codes = resolved_codes.astype(np.int64)[listed]  # one integer per resolved file
     if "row" in df.columns:
-        key["row"] = df["row"].astype(str)
-    repeated = key.duplicated(keep=False).to_numpy()
-    if not repeated.any():
+        rows = pd.factorize(df["row"])[0].astype(np.int64)
+        codes = codes * (int(rows.max()) + 1) + rows  # one integer per (file, row): a fast duplicate test
+    codes = pd.Series(codes, index=df.index)
+    if not codes.duplicated().any():
         return
+    key = pd.DataFrame({"path": np.asarray(resolved, dtype=object)[resolved_codes[listed]]}, index=df.index)
+    if "row" in df.columns:
+        key["row"] = df["row"].to_numpy()
+    repeated = codes.duplicated(keep=False).to_numpy()
     groups = list(key[repeated].groupby(list(key.columns), sort=False).groups.values())
     lines = []
     for rows in groups[:MAX_NAMED]:
