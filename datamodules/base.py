@@ -36,11 +36,10 @@ def resolve_val_fraction(val_fraction: float | None, val_folds: int | None, num_
     if val_folds is not None:
         if val_fraction is not None:
             raise ValueError(f"give val_fraction ({val_fraction}) or the deprecated val_folds ({val_folds}), not both")
-        old = val_folds / max(num_folds - 1, 2)
+        val_fraction = val_folds / max(num_folds - 1, 2)
         if val_folds:
-            rank_zero_warn(f"val_folds is deprecated: val_folds={val_folds} is val_fraction={old:.3g} "
+            rank_zero_warn(f"val_folds is deprecated: val_folds={val_folds} is val_fraction={val_fraction:.3g} "
                            "(share of the non-test subjects that validate)", category=DeprecationWarning)
-        return old
     fraction = default_val_fraction(num_folds) if val_fraction is None else float(val_fraction)
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1) (share of the non-test subjects), got {val_fraction}")

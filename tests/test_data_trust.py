@@ -81,6 +81,8 @@ def test_val_folds_is_deprecated_but_keeps_its_share() -> None:
     assert resolve_val_fraction(None, 0, 5) == 0.0
     with pytest.raises(ValueError, match="not both"):
         resolve_val_fraction(0.2, 1, 5)
+    with pytest.raises(ValueError, match=r"val_fraction must be in \[0, 1\)"):
+        resolve_val_fraction(None, 2, 3)  # every non-test subject would validate
 
 
 def test_data_report_says_how_many_subjects_each_part_got(tmp_path: Path) -> None:
