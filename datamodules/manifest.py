@@ -106,7 +106,8 @@ def check_duplicates(df: pd.DataFrame, source: str) -> None:
     if "row" in df.columns:
         key["row"] = df["row"].to_numpy()
     repeated = codes.duplicated(keep=False).to_numpy()
-    groups = list(key[repeated].groupby(list(key.columns), sort=False).groups.values())
+    by = list(key.columns) if len(key.columns) > 1 else "path"
+    groups = list(key[repeated].groupby(by, sort=False).groups.values())
     lines = []
     for rows in groups[:MAX_NAMED]:
         subjects = df.loc[rows, "subject_id"]
