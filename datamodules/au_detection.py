@@ -103,6 +103,8 @@ class AUDetectionDataModule(FaceImageDataModule):
             ``class_names`` are the AUs here: left at their defaults (other values are an error).
     """
 
+    labels_are_targets = False  # ``label`` is the subject's group (it stratifies the folds); the targets are AUs
+
     def __init__(self, manifest: str, au_names: str | list[str] = "hrm22",
                  subject_classes: list[str | int] | None = None, **kwargs: Any) -> None:
         # The CLI passes the base class's defaults (classes [0, 1], class_names null): only other values are errors.
@@ -227,6 +229,7 @@ class AUDetectionDataModule(FaceImageDataModule):
             "manifest_build": json.loads(build.read_text()) if build.exists() else None,
             "au_names": self.au_names,
             "subject_classes": [str(c) for c in self.classes],
+            "split": self.split_summary(parts),
             "image_size": list(self.image_size),
             "images": {"listed": listed, "unreadable": len(self.decode_report["unreadable_files"]),
                        "converted": report["converted"], "crops": report["crops"]},

@@ -15,7 +15,7 @@ import pandas as pd
 from pytorch_lightning.utilities import rank_zero_warn
 
 from datamodules.au_channels import resolve_channels
-from datamodules.base import STAGES, SubjectDataModule
+from datamodules.base import STAGES, SubjectDataModule, per_sample_subjects
 from datamodules.frame_dataset import FrameDataset
 from datamodules.io.au_table import ALL_AU_COLUMNS, DataFormatError
 from datamodules.labels import encode_labels
@@ -91,11 +91,15 @@ class AUFrameDataModule(SubjectDataModule):
         frames["label_index"] = encode_labels(frames["label"], self.classes, self.manifest_path)
         values = self._gather(frames)
         nan_rows = np.isnan(values).any(axis=1)
-        if nan_rows.any():
-            rank_zero_warn(f"{self.manifest_path}: dropped {int(nan_rows.sum())} frame(s) with NaN AU values")
-            frames, values = frames[~nan_rows].reset_index(drop=True), values[~nan_rows]
+        inf_rows = ~nan_rows & np.isinf(values).any(axis=1)  # ±inf is no intensity: dropped, not standardised
+        for rows, what in ((nan_rows, "NaN"), (inf_rows, "non-finite (±inf)")):
+            if rows.any():
+                rank_zero_warn(f"{self.manifest_path}: dropped {int(rows.sum())} frame(s) with {what} AU values")
+        drop = nan_rows | inf_rows
+        if drop.any():
+            frames, values = frames[~drop], values[~drop]  # the index stays the manifest's (row numbers in messages)
 
-        leakage = bool(frames["subject_id"].is_unique)
+        leakage = per_sample_subjects(frames)
         if leakage:
             rank_zero_warn(
                 f"{self.manifest_path}: every subject has exactly one frame, so this split is frame-level and "
@@ -121,6 +125,7 @@ class AUFrameDataModule(SubjectDataModule):
             "manifest": self.manifest_path,
             "identity_leakage": leakage,
             "channels": self.channels,
+            "split": self.split_summary(parts),
             **{
                 name: {
                     "subjects": len(parts[name]),
@@ -130,6 +135,7 @@ class AUFrameDataModule(SubjectDataModule):
                 for name in STAGES
             },
             "frames_dropped_nan": int(nan_rows.sum()),
+            "frames_dropped_nonfinite": int(inf_rows.sum()),
             "class_weights": self.class_weights.tolist(),
         }
 

@@ -1,7 +1,8 @@
 """Load one video's AU frames through the content-keyed cache, then mask the frames we cannot trust.
 
-Frames are dropped when the tracker failed (``success == 0``), when its confidence is below
-``min_confidence``, or when a selected channel is NaN; every drop is counted, never silent.
+Frames are dropped when the tracker failed (``success == 0``), when its confidence is not a finite
+number (``dropped_nonfinite``) or is below ``min_confidence``, when a selected channel is NaN
+(``dropped_nan``) or ``±inf`` (``dropped_nonfinite``); every drop is counted, never silent.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import numpy as np
 from datamodules.cache import ArrayCache
 from datamodules.io.au_table import ALL_AU_COLUMNS, AUTable, DataFormatError
 
-CACHE_NAMESPACE = "au-table-v1"
-_COUNT_KEYS = ("rows_read", "duplicate_frames_dropped", "other_face_rows_dropped", "values_clipped")
+CACHE_NAMESPACE = "au-table-v2"  # v2: ±inf intensities kept (v1 clipped them to 0/5)
+_COUNT_KEYS = ("rows_read", "duplicate_frames_dropped", "other_face_rows_dropped", "values_clipped", "nonfinite_values")
 
 
 def table_to_arrays(table: AUTable) -> dict[str, np.ndarray]:
@@ -67,6 +68,7 @@ class FrameMaskReport:
     dropped_failed: int = 0
     dropped_low_confidence: int = 0
     dropped_nan: int = 0
+    dropped_nonfinite: int = 0
     parse_notes: dict[str, int] = field(default_factory=dict)
 
     def __add__(self, other: FrameMaskReport) -> FrameMaskReport:
@@ -80,6 +82,7 @@ class FrameMaskReport:
             dropped_failed=self.dropped_failed + other.dropped_failed,
             dropped_low_confidence=self.dropped_low_confidence + other.dropped_low_confidence,
             dropped_nan=self.dropped_nan + other.dropped_nan,
+            dropped_nonfinite=self.dropped_nonfinite + other.dropped_nonfinite,
             parse_notes=notes,
         )
 
@@ -91,6 +94,7 @@ class FrameMaskReport:
             "dropped_failed": self.dropped_failed,
             "dropped_low_confidence": self.dropped_low_confidence,
             "dropped_nan": self.dropped_nan,
+            "dropped_nonfinite": self.dropped_nonfinite,
             **{f"parse_{k}": v for k, v in self.parse_notes.items()},
         }
 
@@ -109,9 +113,12 @@ def valid_frames(
         )
     values = table.values[:, table.channel_index(channels)]
     failed = ~table.success
-    low_conf = table.success & (table.confidence < min_confidence)
-    nan_rows = ~failed & ~low_conf & np.isnan(values).any(axis=1)
-    keep = ~(failed | low_conf | nan_rows)
+    bad_conf = ~failed & ~np.isfinite(table.confidence)  # NaN < min_confidence is False: caught here
+    low_conf = ~failed & ~bad_conf & (table.confidence < min_confidence)
+    checked = ~(failed | bad_conf | low_conf)
+    nan_rows = checked & np.isnan(values).any(axis=1)
+    inf_rows = checked & ~nan_rows & np.isinf(values).any(axis=1)
+    keep = checked & ~nan_rows & ~inf_rows
     report = FrameMaskReport(
         files=1,
         frames=table.num_frames,
@@ -119,6 +126,7 @@ def valid_frames(
         dropped_failed=int(failed.sum()),
         dropped_low_confidence=int(low_conf.sum()),
         dropped_nan=int(nan_rows.sum()),
+        dropped_nonfinite=int(bad_conf.sum() + inf_rows.sum()),
         parse_notes={k: v for k, v in table.notes.items() if k != "rows_read"},
     )
     return values[keep].astype(np.float32), table.frame[keep], report

@@ -48,7 +48,7 @@ from datamodules.io.hrm import (
     segments,
 )
 from datamodules.io.openface import read_openface_csv
-from datamodules.make_manifest import DEFAULT_SUBJECT_REGEX, manifest_path, parse_subject
+from datamodules.make_manifest import DEFAULT_SUBJECT_REGEX, manifest_path, parse_subject, subject_fallback_note
 from datamodules.manifest import write_manifest
 
 FORMATS: tuple[str, ...] = ("hrm", "openface")
@@ -172,11 +172,18 @@ def read_openface_frames(root: str | Path, aus: str | Sequence[str] | None = Non
         missing = [f"{a}_c" for a in names if f"{a}_c" not in table.available and aus is not None]
         if missing:
             raise DataFormatError(f"{csv}: no presence column(s) {missing}; it has {list(table.available)}")
-        failed, low = ~table.success, table.success & (table.confidence < min_confidence)
+        failed = ~table.success
+        used = table.channel_index([c for c in table.available if c[:-2] in names])
+        nonfinite = ~failed & (~np.isfinite(table.confidence) | np.isinf(table.values[:, used]).any(axis=1))
+        low = ~failed & ~nonfinite & (table.confidence < min_confidence)
         tally.add("tracker_failed", [f"{csv.name} frame {f}" for f in table.frame[failed]])
+        tally.add("nonfinite", [f"{csv.name} frame {f}" for f in table.frame[nonfinite]])
         tally.add("low_confidence", [f"{csv.name} frame {f}" for f in table.frame[low]])
-        keep = ~(failed | low)
+        keep = ~(failed | nonfinite | low)
         subject, _ = parse_subject(csv.stem, regex)
+        fallback = subject_fallback_note(csv.name, csv.stem, regex)
+        if fallback:
+            tally.notes.append(fallback)
         seg = segments(table.frame) + offsets[subject]  # segments from the CSV's frames, unique per subject
         offsets[subject] = int(seg.max()) + 1 if len(seg) else offsets[subject]
         if not folder.is_dir():

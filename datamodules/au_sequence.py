@@ -79,8 +79,6 @@ class AUSequenceDataModule(SubjectDataModule):
         reports = {name: FrameMaskReport() for name in STAGES}
         skipped: list[str] = []
         for row in track(list(videos.itertuples()), description="Loading AU sequences", transient=True):
-            if not isinstance(row.stage, str):
-                continue  # subject in no split (e.g. split column left empty)
             values, _, report = valid_frames(load_au_table(row.path, self.cache, self.file_format), self.channels, self.min_confidence)
             reports[row.stage] += report
             if len(values) == 0:
@@ -90,6 +88,7 @@ class AUSequenceDataModule(SubjectDataModule):
         if skipped:
             rank_zero_warn(f"skipped {len(skipped)} file(s) with no usable frame (all failed/low confidence/NaN): {skipped[:5]}")
         videos = videos[videos["video_index"].isin(sequences)].reset_index(drop=True)
+        self.check_classes(videos, videos["stage"])  # skipped files may have taken a class's last video
         self.videos = videos
 
         train_rows = videos[videos["stage"] == "train"]
@@ -112,10 +111,19 @@ class AUSequenceDataModule(SubjectDataModule):
             )
         self.class_weights = class_weights_from_labels(self.datasets["train"].window_labels(), self.num_classes)
         self.data_report = self._make_report(parts, reports, skipped)
+        self._warn_dropped(reports)
+
+    def _warn_dropped(self, reports: dict[str, FrameMaskReport]) -> None:
+        """Say on the console how many frames had non-finite AU values or confidences (dropped)."""
+        nonfinite = sum(r.dropped_nonfinite for r in reports.values())
+        if nonfinite:
+            rank_zero_warn(f"{self.manifest_path}: dropped {nonfinite} frame(s) with a non-finite (±inf/NaN) AU value or "
+                           "confidence; counted as dropped_nonfinite in the data report")
 
     def _make_report(self, parts: dict[str, list[str]], reports: dict[str, FrameMaskReport], skipped: list[str]) -> dict:
         assert self.videos is not None
-        report: dict = {"manifest": self.manifest_path, "channels": self.channels, "files_skipped": skipped}
+        report: dict = {"manifest": self.manifest_path, "channels": self.channels, "files_skipped": skipped,
+                        "split": self.split_summary(parts)}
         for name in STAGES:
             rows = self.videos[self.videos["stage"] == name]
             report[name] = {**self.stage_summary(rows, self.datasets[name], reports[name].as_dict()),

@@ -14,16 +14,41 @@ import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.cache import DEFAULT_CACHE_DIR, ArrayCache
 from datamodules.io.au_table import DataFormatError
 from datamodules.labels import encode_labels
-from datamodules.manifest import load_manifest
-from datamodules.splits import assert_disjoint, subject_kfold_split, subject_labels
+from datamodules.manifest import check_split_complete, load_manifest
+from datamodules.splits import assert_disjoint, default_val_fraction, subject_kfold_split, subject_labels
 from datamodules.window_dataset import collate_windows
 
 STAGES: tuple[str, ...] = ("train", "val", "test")
+
+
+def resolve_val_fraction(val_fraction: float | None, val_folds: int | None, num_folds: int) -> float:
+    """The validation share from ``val_fraction``, or from the deprecated ``val_folds`` (with a warning).
+
+    >>> resolve_val_fraction(None, None, 4), resolve_val_fraction(None, 1, 3)
+    (0.25, 0.5)
+    """
+    if val_folds is not None:
+        if val_fraction is not None:
+            raise ValueError(f"give val_fraction ({val_fraction}) or the deprecated val_folds ({val_folds}), not both")
+        val_fraction = val_folds / max(num_folds - 1, 2)
+        if val_folds:
+            rank_zero_warn(f"val_folds is deprecated: val_folds={val_folds} is val_fraction={val_fraction:.3g} "
+                           "(share of the non-test subjects that validate)", category=DeprecationWarning)
+    fraction = default_val_fraction(num_folds) if val_fraction is None else float(val_fraction)
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1) (share of the non-test subjects), got {val_fraction}")
+    return fraction
+
+
+def per_sample_subjects(table: pd.DataFrame) -> bool:
+    """True when every sample is its own subject (no identities: a sample-level split leaks identity)."""
+    return len(table) > 1 and bool(table["subject_id"].is_unique)
 
 
 class SubjectDataModule(pl.LightningDataModule):
@@ -35,7 +60,9 @@ class SubjectDataModule(pl.LightningDataModule):
         class_names: display names (default: ``classes`` as text).
         split: ``kfold`` (stratified subject-level folds) or ``column`` (the manifest's ``split``).
         fold: which fold is the test fold; num_folds: how many folds;
-            val_folds: how many inner folds of the training subjects validate (0: none).
+            val_fraction: share of the non-test subjects that validate, stratified by class (default
+            ``1 / num_folds``: about one fold of the training subjects; 0: no validation set).
+        val_folds: deprecated (the old inner-fold count): ``k`` means ``val_fraction = k / max(num_folds - 1, 2)``.
         standardize: z-score channels with statistics of training subjects only.
         batch_size, num_workers, pin_memory: loader settings (``pin_memory`` null: on with CUDA).
         cache_dir: where parsed files are cached by content (null disables).
@@ -50,7 +77,8 @@ class SubjectDataModule(pl.LightningDataModule):
         split: Literal["kfold", "column"] = "kfold",
         fold: int = 0,
         num_folds: int = 5,
-        val_folds: int = 1,
+        val_fraction: float | None = None,
+        val_folds: int | None = None,
         standardize: bool = True,
         batch_size: int = 64,
         num_workers: int = 0,
@@ -64,7 +92,8 @@ class SubjectDataModule(pl.LightningDataModule):
         self.class_names = class_names or [str(c) for c in classes]
         if len(self.class_names) != len(self.classes):
             raise ValueError(f"class_names {self.class_names} and classes {self.classes} differ in length")
-        self.split, self.fold, self.num_folds, self.val_folds = split, fold, num_folds, val_folds
+        self.split, self.fold, self.num_folds = split, fold, num_folds
+        self.val_fraction = resolve_val_fraction(val_fraction, val_folds, num_folds)
         self.standardize = standardize
         self.batch_size, self.num_workers = batch_size, num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
@@ -84,19 +113,71 @@ class SubjectDataModule(pl.LightningDataModule):
     def num_classes(self) -> int:
         return len(self.classes)
 
+    #: ``label`` is the prediction target: every class must be in the manifest, train and test. Off where
+    #: the labels only stratify the folds (subject groups of AU detection and atypicality regression).
+    labels_are_targets: bool = True
+
     def assign_splits(self, table: pd.DataFrame) -> dict[str, list[str]]:
-        """Subjects per stage from ``table`` (``subject_id``, ``label_index``, optional ``split``)."""
+        """Subjects per stage from ``table`` (``subject_id``, ``label_index``, optional ``split``).
+
+        Raises :class:`DataFormatError` for a blank split cell (``split: column``, naming rows and
+        subjects) and, see :meth:`check_classes`, for a configured class missing from a split.
+        """
         if self.split == "column":
             if "split" not in table.columns:
                 raise DataFormatError(f"{self.manifest_path}: split='column' but the manifest has no 'split' column")
+            check_split_complete(table, self.manifest_path)
             parts = {s: sorted(table.loc[table["split"] == s, "subject_id"].unique()) for s in STAGES}
         else:
             per_subject = subject_labels(table)
             parts = subject_kfold_split(
-                per_subject.index.to_numpy(), per_subject.to_numpy(), self.fold, self.num_folds, self.val_folds, self.seed
+                per_subject.index.to_numpy(), per_subject.to_numpy(), self.fold, self.num_folds, self.val_fraction, self.seed
             )
         assert_disjoint(parts)
+        stage_of = {s: name for name, subjects in parts.items() for s in subjects}
+        self.check_classes(table, table["subject_id"].map(stage_of))
         return parts
+
+    def split_description(self) -> str:
+        """How the subjects were split, for messages: ``fold 2 of 5 (seed 0)`` or ``the manifest's split column``."""
+        if self.split == "column":
+            return "the manifest's split column"
+        return f"fold {self.fold} of {self.num_folds} (seed {self.seed})"
+
+    def check_classes(self, table: pd.DataFrame, stage: pd.Series) -> None:
+        """Every configured class must have a sample in the manifest, in train and in test (else macro-F1 is
+        meaningless: a one-class run scores 1.000 per fold); a class missing from validation is a warning.
+
+        ``table`` has ``label_index``; ``stage`` is the split of each row (NaN: none).
+        """
+        if not self.labels_are_targets:
+            return
+        labels = table["label_index"].to_numpy()
+        absent = [self.class_names[c] for c in range(self.num_classes) if not (labels == c).any()]
+        if absent:
+            raise DataFormatError(
+                f"{self.manifest_path}: configured class(es) {absent} have no sample in the manifest "
+                f"(classes {self.classes}); fix the manifest or the classes setting")
+        stage = np.asarray(stage, dtype=object)
+        for name in STAGES:
+            present = set(labels[stage == name].tolist())
+            missing = [self.class_names[c] for c in range(self.num_classes) if c not in present]
+            if not present or not missing:
+                continue  # an empty stage (no validation set) is checked elsewhere
+            message = (f"{self.manifest_path}: class(es) {missing} have no sample in the {name} split of "
+                       f"{self.split_description()}")
+            if name == "val":
+                rank_zero_warn(f"{message}; validation metrics, thresholds and checkpoint choice ignore it")
+            else:
+                hint = "" if self.split == "column" else " (too few subjects of it for this many folds?)"
+                raise DataFormatError(f"{message}{hint}")
+
+    def split_summary(self, parts: dict[str, list[str]]) -> dict:
+        """The split for the data report: method, fold, validation share and subjects per part."""
+        summary: dict = {"method": self.split, "subjects": {name: len(parts[name]) for name in STAGES}}
+        if self.split == "kfold":
+            summary.update(fold=self.fold, num_folds=self.num_folds, val_fraction=self.val_fraction, seed=self.seed)
+        return summary
 
     def index_videos(self) -> tuple[pd.DataFrame, dict[str, list[str]]]:
         """The manifest with ``label_index, subject_index, video_index, stage`` columns, and the split."""

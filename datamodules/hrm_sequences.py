@@ -115,6 +115,8 @@ class HRMSequenceDataModule(SubjectDataModule):
             ``classes``/``class_names`` are the target here and must stay at their defaults.
     """
 
+    labels_are_targets = False  # ``label`` is the subject's group (it stratifies the folds); the target is atypicality
+
     def __init__(self, manifest: str, aus: str | list[str] = "hrm22", target_column: str = "Abnormal-avg",
                  target_reduce: Reduce = "mean", window: int = 15, stride: int = 1, eval_stride: int = 1,
                  subject_classes: list[str] | None = None, standardize: bool = False, **kwargs: Any) -> None:
@@ -166,7 +168,7 @@ class HRMSequenceDataModule(SubjectDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        files, _ = self.index_videos()
+        files, parts = self.index_videos()
         files = files[files["stage"].notna()].reset_index(drop=True)  # subjects in no split are left out
         self.videos = files
         built: dict[str, dict[str, Any]] = {
@@ -189,7 +191,7 @@ class HRMSequenceDataModule(SubjectDataModule):
             self.datasets[name] = SegmentWindowDataset(
                 self.scaler.transform(x) if len(x) else x, cat("off", np.int64), cat("y", np.float32),
                 cat("video", np.int64), cat("subject", np.int64), self.window)
-        self.data_report = self._make_report(built)
+        self.data_report = {**self._make_report(built), "split": self.split_summary(parts)}
         skipped = sum(a["segments_skipped"] for a in built.values())
         if skipped:
             rank_zero_warn(f"{skipped} segment(s) shorter than window={self.window} (after dropping NaN targets) "

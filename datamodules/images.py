@@ -44,7 +44,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from rich.progress import track
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.base import STAGES, SubjectDataModule
+from datamodules.base import STAGES, SubjectDataModule, per_sample_subjects
 from datamodules.cache import file_digest
 from datamodules.io.affectnet import BOX_COLUMNS
 from datamodules.io.au_table import DataFormatError
@@ -362,6 +362,7 @@ class FaceImageDataModule(SubjectDataModule):
         self.mean, self.std = resolve_normalization(normalization, mean, std)
         self.normalize_on_device = normalize_on_device
         self.decode_report: dict[str, Any] = {}
+        self.identity_leakage = False
         self._detector: Any | None = None
 
     @property
@@ -468,9 +469,11 @@ class FaceImageDataModule(SubjectDataModule):
         images, report = self.load_images(videos)
         valid = np.asarray(report["valid"], dtype=bool)
         self._warn_decoding(videos, report)
-        self.videos = videos = videos[valid & videos["stage"].notna().to_numpy()].reset_index(drop=True)
+        self.videos = videos = videos[valid].reset_index(drop=True)
         if (videos["stage"] == "train").sum() == 0:
             raise DataFormatError(f"{self.manifest_path}: no readable training image after splitting")
+        self.check_classes(videos, videos["stage"])  # unreadable images may have taken a class's last one
+        self.identity_leakage = self._check_subjects(videos)
         for name in STAGES:
             rows = videos[videos["stage"] == name]
             specs = self.train_transform_specs if name == "train" else self.eval_transform_specs
@@ -480,6 +483,16 @@ class FaceImageDataModule(SubjectDataModule):
             )
         self.class_weights = class_weights_from_labels(self.datasets["train"].window_labels(), self.num_classes)
         self.data_report = self._report(parts, report, videos_all=len(valid))
+
+    def _check_subjects(self, videos: pd.DataFrame) -> bool:
+        """Warn (and return True) when every image is its own subject: then the folds split images, not people."""
+        leakage = per_sample_subjects(videos)
+        if leakage:
+            rank_zero_warn(
+                f"{self.manifest_path}: every image has its own subject_id ({len(videos)} images), so the folds split "
+                "images, not people, and LEAK IDENTITY (one person's images in train and test). Build the manifest "
+                "with a group column (--group-column) to split by person.")
+        return leakage
 
     def _warn_decoding(self, videos: pd.DataFrame, report: dict[str, Any]) -> None:
         paths = videos["path"].tolist()
@@ -495,6 +508,8 @@ class FaceImageDataModule(SubjectDataModule):
         unreadable = self.decode_report["unreadable_files"]
         out: dict[str, Any] = {
             "manifest": self.manifest_path,
+            "identity_leakage": self.identity_leakage,
+            "split": self.split_summary(parts),
             "image_size": list(self.image_size),
             "images": {"listed": videos_all, "unreadable": len(unreadable), "converted": report["converted"],
                        "crops": report["crops"]},

@@ -153,8 +153,6 @@ class LandmarkDataModule(SubjectDataModule):
         skipped: list[str] = []
         num_points: set[int] = set()
         for row in track(list(videos.itertuples()), description="Loading landmarks", transient=True):
-            if not isinstance(row.stage, str):
-                continue
             points, count = self._load_points(row.path)
             for key in count:
                 counts[row.stage][key] += count[key]
@@ -168,6 +166,7 @@ class LandmarkDataModule(SubjectDataModule):
         if len(num_points) > 1:
             raise DataFormatError(f"{self.manifest_path}: files mix landmark sets of {sorted(num_points)} points")
         self.videos = videos = videos[videos["video_index"].isin(sequences)].reset_index(drop=True)
+        self.check_classes(videos, videos["stage"])  # skipped files may have taken a class's last video
         render = partial(render_window, mode=self.mode, image_size=self.image_size)
         for name in STAGES:
             rows = videos[videos["stage"] == name]
@@ -202,7 +201,8 @@ class LandmarkDataModule(SubjectDataModule):
 
     def _report(self, parts: dict[str, list[str]], counts: dict[str, dict[str, int]], skipped: list[str]) -> dict:
         assert self.videos is not None
-        report: dict = {"manifest": self.manifest_path, "mode": self.mode, "files_skipped": skipped}
+        report: dict = {"manifest": self.manifest_path, "mode": self.mode, "files_skipped": skipped,
+                        "split": self.split_summary(parts)}
         for name in STAGES:
             frames = {**counts[name], "dropped_invalid": counts[name]["frames"] - counts[name]["kept"]}
             report[name] = self.stage_summary(self.videos[self.videos["stage"] == name], self.datasets[name], frames)

@@ -53,6 +53,18 @@ def parse_subject(stem: str, regex: re.Pattern[str]) -> tuple[str, str | None]:
     return stem, None
 
 
+def subject_fallback_note(name: str, stem: str, regex: re.Pattern[str]) -> str | None:
+    """A line for the report when ``regex`` does not match ``stem`` (the subject then comes from the name).
+
+    >>> subject_fallback_note("anna.csv", "anna", re.compile(DEFAULT_SUBJECT_REGEX))
+    "anna.csv: file name does not match --subject-regex; subject 'anna' taken from the name"
+    """
+    m = regex.match(stem)
+    if m and m.groupdict().get("subject"):
+        return None
+    return f"{name}: file name does not match --subject-regex; subject {parse_subject(stem, regex)[0]!r} taken from the name"
+
+
 def manifest_path(path: Path, out_dir: Path) -> str:
     """``path`` relative to ``out_dir`` when under it, else absolute (symlinks are not resolved)."""
     p = Path(os.path.abspath(path))
@@ -109,7 +121,8 @@ def _has_features(path: Path, features: str) -> bool:
         return False
 
 
-def _dir_rows(args: argparse.Namespace, out_dir: Path, skipped: list[str]) -> list[dict]:
+def _dir_rows(args: argparse.Namespace, out_dir: Path, skipped: list[str], unmatched: list[str]) -> list[dict]:
+    """Manifest rows of a folder of per-video CSVs; ``skipped`` and ``unmatched`` (subject from the file name) get lines."""
     root = Path(args.root)
     if args.labels is None:
         raise DataFormatError(f"--format {args.format} needs --labels LABELS.csv (subject_id,label[,score,split,session])")
@@ -126,10 +139,14 @@ def _dir_rows(args: argparse.Namespace, out_dir: Path, skipped: list[str]) -> li
             skipped.append(f"{path}: no OpenFace {'AU' if args.features == 'aus' else 'landmark'} columns")
             continue
         subject, session = parse_subject(path.stem, regex)
+        fallback = subject_fallback_note(str(path), path.stem, regex)
         hit = lookup.get((subject, session)) or lookup.get((subject, None))
         if hit is None:
-            skipped.append(f"{path}: no label for subject {subject!r}" + (f" session {session!r}" if session else ""))
+            skipped.append(f"{path}: no label for subject {subject!r}" + (f" session {session!r}" if session else "")
+                           + (" (file name does not match --subject-regex)" if fallback else ""))
             continue
+        if fallback:
+            unmatched.append(fallback)
         row = {**hit, "subject_id": subject, "path": manifest_path(path, out_dir)}
         if session is not None:
             row["session"] = session
@@ -176,6 +193,12 @@ def _severity_frame(args: argparse.Namespace, out_dir: Path) -> pd.DataFrame:
 
 
 def _print_summary(df: pd.DataFrame, skipped: list[str]) -> None:
+    unmatched = df.attrs.get("subject_from_name", [])
+    if unmatched:
+        print(f"WARNING: {len(unmatched)} listed file(s) did not match --subject-regex, so each file name became "
+              "a subject id (sessions of one person would be separate subjects):")
+        for line in unmatched[:MAX_LISTED]:
+            print(f"  {line}")
     counts = df["label"].value_counts().sort_index().to_dict()
     print(f"files: {df['path'].nunique()}  rows: {len(df)}  subjects: {df['subject_id'].nunique()}")
     print(f"label counts: {counts}")
@@ -209,7 +232,8 @@ def build_manifest(args: argparse.Namespace) -> tuple[pd.DataFrame, list[str]]:
     skipped: list[str] = []
     if args.format == "au-severity-csv":
         return _severity_frame(args, out_dir), skipped
-    rows = _dir_rows(args, out_dir, skipped) if args.format.endswith("-dir") else _daic_rows(args, out_dir, skipped)
+    unmatched: list[str] = []
+    rows = _dir_rows(args, out_dir, skipped, unmatched) if args.format.endswith("-dir") else _daic_rows(args, out_dir, skipped)
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=["subject_id", "path", "label"]), skipped
@@ -217,6 +241,7 @@ def build_manifest(args: argparse.Namespace) -> tuple[pd.DataFrame, list[str]]:
     df = df[[c for c in order if c in df.columns]]
     if "session" in df.columns and df["session"].isna().all():
         df = df.drop(columns="session")
+    df.attrs["subject_from_name"] = unmatched
     return df, skipped
 
 

@@ -48,31 +48,80 @@ def _stratified_subject_folds(labels: np.ndarray, num_folds: int, seed: int) -> 
     return fold_of
 
 
+def default_val_fraction(num_folds: int) -> float:
+    """The validation share of the non-test subjects by default: one fold's worth of them (``1 / num_folds``).
+
+    >>> round(default_val_fraction(3), 3)
+    0.333
+    """
+    return 1.0 / num_folds
+
+
+def validation_quota(counts: np.ndarray, fraction: float) -> np.ndarray:
+    """Validation subjects per class: ``round(fraction * total)`` in all (at least 1 when ``fraction > 0``),
+    shared out by class size (largest remainders first), never taking a class's last subject.
+
+    >>> validation_quota(np.array([10, 10]), 1 / 3).tolist()
+    [4, 3]
+    >>> validation_quota(np.array([5, 1]), 0.5).tolist()
+    [3, 0]
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(round(fraction * counts.sum()))
+    if fraction > 0:
+        total = max(total, 1)
+    cap = np.maximum(counts - 1, 0)  # every class keeps a training subject
+    total = min(total, int(cap.sum()))
+    share = fraction * counts
+    quota = np.minimum(np.floor(share).astype(np.int64), cap)
+    for c in np.argsort(-(share - np.floor(share)), kind="stable"):  # largest remainder first
+        if quota.sum() >= total:
+            break
+        if quota[c] < cap[c]:
+            quota[c] += 1
+    for c in np.argsort(-counts, kind="stable"):  # rounding left some over: fill from the largest classes
+        while quota.sum() < total and quota[c] < cap[c]:
+            quota[c] += 1
+    return quota
+
+
+def stratified_take(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Mask of the ``labels`` positions chosen for validation (:func:`validation_quota` per class, at random)."""
+    labels = np.asarray(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = validation_quota(counts, fraction)
+    rng = np.random.default_rng(seed)
+    take = np.zeros(len(labels), dtype=bool)
+    for c, k in zip(classes, quota):
+        take[rng.permutation(np.flatnonzero(labels == c))[:k]] = True
+    return take
+
+
 def subject_kfold_split(
     subjects: list[str] | np.ndarray,
     labels: list[int] | np.ndarray,
     fold: int,
     num_folds: int,
-    val_folds: int = 1,
+    val_fraction: float | None = None,
     seed: int = 0,
 ) -> dict[str, list[str]]:
     """Split subjects into train / val / test for one fold of a stratified subject-level k-fold.
 
-    ``test`` is fold ``fold``; ``val`` is taken from the remaining subjects by a second stratified
-    split into ``max(num_folds - 1, 2)`` parts (``val_folds`` of them; 0 gives no validation set).
+    ``test`` is fold ``fold``; ``val`` is ``val_fraction`` of the remaining subjects, stratified by
+    label (default :func:`default_val_fraction`: one fold's share of them; 0 gives no validation set).
+    The test folds do not depend on ``val_fraction``.
     """
     subjects = np.asarray(subjects, dtype=str)
     labels = np.asarray(labels)
     if not 0 <= fold < num_folds:
         raise ValueError(f"fold must be in [0, {num_folds}), got {fold}")
+    fraction = default_val_fraction(num_folds) if val_fraction is None else float(val_fraction)
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1) (share of the non-test subjects), got {val_fraction}")
     fold_of = _stratified_subject_folds(labels, num_folds, seed)
     test = subjects[fold_of == fold]
     rest_idx = np.flatnonzero(fold_of != fold)
-    val: np.ndarray = np.array([], dtype=str)
-    inner_folds = max(num_folds - 1, 2)
-    if val_folds > 0 and len(rest_idx) >= inner_folds:
-        inner = _stratified_subject_folds(labels[rest_idx], inner_folds, seed + 1)
-        val = subjects[rest_idx[inner < val_folds]]
+    val = subjects[rest_idx[stratified_take(labels[rest_idx], fraction, seed + 1)]]
     train = np.setdiff1d(subjects[rest_idx], val)
     return {"train": sorted(train.tolist()), "val": sorted(val.tolist()), "test": sorted(test.tolist())}
 

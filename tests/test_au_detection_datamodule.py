@@ -123,7 +123,7 @@ def test_items_targets_and_names(manifest: Path) -> None:
 
 
 def test_frequencies_pos_weight_and_report(manifest: Path) -> None:
-    dm = _dm(manifest)
+    dm = _dm(manifest, val_fraction=0.5)  # 4 non-test subjects: 2 train, 2 val
     with pytest.warns(UserWarning, match="AU4: never occurs in the training frames"):
         dm.setup("fit")
     report = dm.data_report

@@ -17,8 +17,9 @@ from datamodules.windows import window_starts
 
 
 def _real_manifest(realdata: Path, tmp_path: Path) -> Path:
+    """Two real subjects, two sessions each; the sessions differ in label, so that every split has both classes."""
     rows = [
-        {"subject_id": f"subj0{s}", "session": t, "label": s - 1,
+        {"subject_id": f"subj0{s}", "session": t, "label": t - 1,
          "path": str(realdata / "opendbm" / f"subj0{s}_timepoint0{t}_openface.csv")}
         for s in (1, 2) for t in (1, 2)
     ]
@@ -141,7 +142,7 @@ def test_split_column_is_used_and_leakage_rejected(tmp_path: Path) -> None:
     dm = AUSequenceDataModule(str(_manifest(tmp_path, rows)), split="column", window=16, cache_dir=None)
     dm.setup("fit")
     assert dm.data_report["test"]["subjects"] == 2
-    rows.append({**rows[0], "split": "test"})
+    rows.append({**rows[0], "path": str(_write(tmp_path / "s0_second.csv", seed=9)), "split": "test"})
     bad = AUSequenceDataModule(str(_manifest(tmp_path, rows)), split="column", cache_dir=None)
     with pytest.raises(DataFormatError, match="more than one split"):
         bad.setup("fit")

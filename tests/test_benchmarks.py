@@ -26,7 +26,7 @@ def test_overhead_tiny_run_writes_json(tmp_path: Path) -> None:
 
 def test_data_tiny_run_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "data.json"
-    assert main(["data", "--rows", "2000", "--subjects", "8", "--json", str(out)]) == 0
+    assert main(["data", "--rows", "2000", "--subjects", "20", "--json", str(out)]) == 0  # 5 per class: all 4 in every test fold
     result = json.loads(out.read_text())
     assert {"rows", "parse", "cold", "warm", "cold_over_warm", "target", "machine"} <= set(result)
     for step in ("parse", "cold", "warm"):

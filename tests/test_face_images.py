@@ -113,7 +113,7 @@ def test_decode_converts_odd_formats_and_rejects_corrupt(tmp_path: Path) -> None
 def test_datamodule_skips_and_counts_unreadable_images(tmp_path: Path) -> None:
     paths = _write_odd_images(tmp_path / "img")
     names = list(paths)
-    split = {"good.jpg": "train", "gray.png": "train", "rgba.png": "val", "gray16.png": "test", "rgb16.png": "train",
+    split = {"good.jpg": "train", "gray.png": "train", "rgba.png": "val", "gray16.png": "test", "rgb16.png": "test",
              "corrupt.jpg": "train", "truncated.jpg": "test", "empty.png": "val"}
     manifest = write_manifest(pd.DataFrame({"subject_id": names, "path": [str(paths[n]) for n in names],
                                             "label": [i % 2 for i in range(len(names))],
@@ -125,7 +125,7 @@ def test_datamodule_skips_and_counts_unreadable_images(tmp_path: Path) -> None:
     assert report["images"]["unreadable"] == 3
     assert sorted(Path(p).name for p in report["files_skipped"]) == ["corrupt.jpg", "empty.png", "truncated.jpg"]
     assert report["images"]["converted"] == {"grayscale": 2, "alpha": 1, "16-bit": 2}
-    assert {s: len(dm.datasets[s]) for s in ("train", "val", "test")} == {"train": 3, "val": 1, "test": 1}
+    assert {s: len(dm.datasets[s]) for s in ("train", "val", "test")} == {"train": 2, "val": 1, "test": 2}
     assert len(dm.sample_names()["video"]) == 5
 
 

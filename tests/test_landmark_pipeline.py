@@ -73,13 +73,19 @@ def test_video_extraction_feeds_the_datamodule(realdata: Path, tmp_path: Path) -
     from datamodules.preprocessing.extract import main as extract
 
     assert extract([str(realdata / "pyfeat" / "single_face.mp4"), "--out", str(tmp_path), "--no-progress"]) == 0
-    rows = [{"subject_id": f"s{i}", "path": "single_face.npz", "label": i % 2, "split": split}
-            for i, split in enumerate(["train", "train", "val", "test"])]
+    import shutil
+
     import pandas as pd
+
+    splits = ["train", "train", "val", "test", "test"]  # both classes in train and test
+    for i in range(len(splits)):  # one file per subject: a file under two subject ids is rejected
+        shutil.copy(tmp_path / "single_face.npz", tmp_path / f"face{i}.npz")
+    rows = [{"subject_id": f"s{i}", "path": f"face{i}.npz", "label": i % 2, "split": split}
+            for i, split in enumerate(splits)]
 
     pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
     dm = LandmarkDataModule(str(tmp_path / "m.csv"), mode="temporal", frames_per_sample=16, stride=16, align=True,
                             split="column", file_format="npz", cache_dir=None)
     dm.setup("fit")
     assert dm.datasets["train"][0]["x"].shape == (3, 16, 468)  # MediaPipe's 468-point mesh
-    assert dm.data_report["test"]["frames"]["kept"] == 72
+    assert dm.data_report["test"]["frames"]["kept"] == 2 * 72

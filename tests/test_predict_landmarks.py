@@ -78,20 +78,26 @@ def datamodule_windows(ckpt: Path, landmark_file: Path, tmp_path: Path) -> tuple
 
     checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
     dm_args = {k: v for k, v in checkpoint["datamodule_hyper_parameters"].items() if not k.startswith("_")}
-    rows = [{"subject_id": f"s{i}", "path": str(landmark_file), "label": i % 2, "split": split}
-            for i, split in enumerate(["train", "val", "test"])]
+    import shutil
+
+    rows = []  # both classes in every split, one copy of the file per subject (a file under two subjects is an error)
+    for i, split in enumerate(["test", "test", "train", "train", "val", "val"]):
+        copy = tmp_path / f"copy{i}{landmark_file.suffix}"
+        shutil.copy(landmark_file, copy)
+        rows.append({"subject_id": f"s{i}", "path": str(copy), "label": i % 2, "split": split})
     pd.DataFrame(rows).to_csv(tmp_path / "one_file.csv", index=False)
     dm_args.update(manifest=str(tmp_path / "one_file.csv"), split="column", cache_dir=None)
     dm = LandmarkDataModule(**dm_args)
-    with pytest.warns(UserWarning):  # one training label only: class weight 0 for the other
-        dm.setup("test")
+    dm.setup("test")
     model = CNNLSTMClassifier.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True).eval()
     probs = []
     with torch.no_grad():
         for batch in dm.test_dataloader():
             probs.append(model.loss_fn.probabilities(model(batch["x"]).float()).double().numpy())
     span = (dm.frames_per_sample - 1) * dm.frame_step + 1
-    return np.concatenate(probs), dm.datasets["test"].index[:, 1], span
+    index = dm.datasets["test"].index
+    first = index[:, 0] == index[0, 0]  # the windows of one copy (the test split holds two)
+    return np.concatenate(probs)[first], index[first, 1], span
 
 
 def read_csv(out: Path) -> pd.DataFrame:

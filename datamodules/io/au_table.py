@@ -38,14 +38,15 @@ class AUTable:
     Attributes:
         source: path of the file it was read from.
         values: ``(T, 35)`` float32 in :data:`ALL_AU_COLUMNS` order; NaN where the source has
-            no such channel or the cell was empty/NaN. Intensities already clipped to [0, 5].
+            no such channel or the cell was empty/NaN. Finite intensities already clipped to [0, 5];
+            ``±inf`` cells are kept (their frames are dropped as non-finite when selected).
         frame: ``(T,)`` int64 frame numbers, strictly increasing.
         timestamp: ``(T,)`` float64 seconds.
         confidence: ``(T,)`` float32 tracker confidence (1.0 where the source has none).
         success: ``(T,)`` bool tracker success flag (True where the source has none).
         available: canonical channels the source actually provides.
         notes: parse-time counts, e.g. ``rows_read``, ``duplicate_frames_dropped``,
-            ``other_face_rows_dropped``, ``values_clipped``.
+            ``other_face_rows_dropped``, ``values_clipped``, ``nonfinite_values`` (±inf cells).
     """
 
     source: str

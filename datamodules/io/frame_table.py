@@ -3,7 +3,8 @@
 Every AU reader maps its column names onto canonical ones (``frame, face_id, timestamp,
 confidence, success`` and :data:`ALL_AU_COLUMNS`) and hands the table to
 :func:`frame_table_to_au_table`, which picks the main face, sorts and de-duplicates frames,
-validates numbers and clips intensities.
+validates numbers and clips finite intensities to [0, 5] (``±inf`` cells are kept, so that
+:func:`datamodules.au_loading.valid_frames` drops their frames and counts them as non-finite).
 
 Example:
     >>> df = pd.DataFrame({"frame": [2, 1], "AU01_r": [-0.5, 1.0]})
@@ -141,7 +142,7 @@ def frame_table_to_au_table(
     for c in au_cols:
         if c in PRESENCE_COLUMNS:
             v = values[c]
-            bad = np.flatnonzero(~np.isnan(v) & (v != 0.0) & (v != 1.0))
+            bad = np.flatnonzero(np.isfinite(v) & (v != 0.0) & (v != 1.0))  # NaN/±inf: frames dropped later
             if bad.size:
                 i = int(bad[0])
                 raise DataFormatError(f"{_where(source, i)}, column '{name(c)}': presence must be 0 or 1, got {v[i]!r}")
@@ -149,7 +150,8 @@ def frame_table_to_au_table(
     success = meta["success"] > 0.5 if "success" in meta else np.ones(n, dtype=bool)
     confidence = meta.get("confidence", np.ones(n))
     timestamp = meta.get("timestamp", np.full(n, np.nan))
-    notes = {"rows_read": n, "other_face_rows_dropped": 0, "duplicate_frames_dropped": 0, "values_clipped": 0}
+    notes = {"rows_read": n, "other_face_rows_dropped": 0, "duplicate_frames_dropped": 0, "values_clipped": 0,
+             "nonfinite_values": 0}
 
     keep = np.ones(n, dtype=bool)
     if "face_id" in meta and pd.Series(meta["face_id"]).nunique(dropna=False) > 1:
@@ -168,9 +170,11 @@ def frame_table_to_au_table(
         if c not in values:
             continue
         v = values[c][idx]
-        if c in INTENSITY_COLUMNS:
-            notes["values_clipped"] += int(((v < lo) | (v > hi)).sum())
-            v = np.clip(v, lo, hi)
+        if c in INTENSITY_COLUMNS:  # ±inf is no intensity: kept, so that its frame is dropped and counted
+            finite = np.isfinite(v)
+            notes["values_clipped"] += int((finite & ((v < lo) | (v > hi))).sum())
+            v = np.where(finite, np.clip(v, lo, hi), v)
+        notes["nonfinite_values"] += int(np.isinf(v).sum())
         out[:, j] = v
     notes["unsuccessful_frames"] = int((~success[idx]).sum())
     if "timestamp" not in meta:
