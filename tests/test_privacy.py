@@ -115,7 +115,11 @@ def test_private_run_folder_has_no_absolute_path_host_or_subject_id(
     tracker = _tracker_bytes(run_dir)
     host = socket.gethostname()
     assert bytes([len(host)]) + host.encode() not in tracker  # no protobuf string field holding the host name
-    assert sys.argv[0].encode() not in tracker and str(Path(sys.argv[0]).resolve()).encode() not in tracker
+    assert str(tmp_path).encode() not in tracker  # nor the run folder's location (W&B "root")
+    for program in (sys.argv[0], Path(sys.argv[0]).name, "pytest.__main__"):  # ``python -m pytest`` -> "-m pytest.__main__"
+        assert program.encode() not in tracker, program
+    for arg in (a for a in sys.argv[1:] if len(a) >= 3):  # the command line, one protobuf string per argument
+        assert bytes([len(arg)]) + arg.encode() not in tracker, arg
     for subject in subjects:
         assert subject.encode() not in tracker, subject
 
