@@ -61,7 +61,7 @@ def cross_validate(
     output_dir = arg_value(overrides, "--run.output_dir", config_value(config, "run", "output_dir", "runs"))
     project = arg_value(overrides, "--tracking.project", config_value(config, "tracking", "project", "facedep"))
     wandb_mode = arg_value(overrides, "--tracking.wandb", config_value(config, "tracking", "wandb", "auto"))
-    private = arg_value(overrides, "--run.privacy", config_value(config, "run", "privacy", "false")).lower() == "true"
+    private = arg_value(overrides, "--run.privacy", config_value(config, "run", "privacy", "false")).lower() in ("true", "yes", "1")
     cv_dir = Path(output_dir) / name
     started = time.perf_counter()
     results: list[FoldResult] = []
