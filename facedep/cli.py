@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from pytorch_lightning import LightningDataModule, LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -98,7 +98,7 @@ class FacedepCLI(LightningCLI):
                  "line in W&B, subject ids in tracker tables replaced by stable pseudonyms (facedep/privacy.py).",
         )
         parser.add_argument(
-            "--run.salt_file", type=Optional[str], default=None,
+            "--run.salt_file", type=str | None, default=None,
             help="Salt of the subject pseudonyms (made if missing); default <run.output_dir>/.privacy_salt.",
         )
         parser.add_argument("--tracking.project", type=str, default="facedep", help="W&B project.")

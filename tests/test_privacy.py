@@ -71,6 +71,25 @@ def test_checkpoint_callback_paths_saved_relative_and_resolved_back(tmp_path: Pa
     assert checkpoint["callbacks"]["ModelCheckpoint{...}"] == {**state, "best_k_models": state["best_k_models"]}
 
 
+def test_run_privacy_from_config_salt_file_default_and_missing_manifest(tmp_path: Path) -> None:
+    from jsonargparse import Namespace
+
+    from facedep.cli import run_privacy
+
+    config = Namespace(run=Namespace(privacy=True, output_dir=str(tmp_path / "runs"), name="cv/fold0", salt_file=None),
+                       data=Namespace(init_args=Namespace(manifest=str(tmp_path / "d" / "m.csv"))))
+    privacy = run_privacy(config)
+    assert privacy.manifest_dir == tmp_path / "d" and privacy.run_dir == tmp_path / "runs" / "cv" / "fold0"
+    assert privacy.salt_file == tmp_path / "runs" / ".privacy_salt"  # shared by every run and fold in output_dir
+    config.run.salt_file = str(tmp_path / "project.salt")
+    assert run_privacy(config).salt_file == tmp_path / "project.salt"
+    config.data.init_args.manifest = None
+    with pytest.raises(ValueError, match="run.privacy needs data.init_args.manifest"):
+        run_privacy(config)
+    config.run.privacy = False
+    assert run_privacy(config) is None
+
+
 def test_wandb_dryrun_environment_means_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     from facedep.tracking import resolve_wandb_mode
 
