@@ -42,8 +42,13 @@ def run_classic_fold(args: list[str], model_name: str, **model_kwargs: object) -
         for name, value in compute_metrics(pred["y"].numpy(), pred["probs"].numpy(), datamodule.num_classes).items()
     }
     run_dir.mkdir(parents=True, exist_ok=True)
+    privacy = cli.privacy
     datamodule.write_report(run_dir / "data_report.json")
-    written = write_level_predictions(levels, datamodule.sample_names(), datamodule.class_names, "test", run_dir)
+    names = datamodule.sample_names()
+    if privacy is not None:
+        privacy.scrub_json_file(run_dir / "data_report.json")
+        names = privacy.sample_names(names)
+    written = write_level_predictions(levels, names, datamodule.class_names, "test", run_dir)
     result = {
         "run_dir": str(run_dir),
         "model": model_name,
@@ -53,5 +58,5 @@ def run_classic_fold(args: list[str], model_name: str, **model_kwargs: object) -
         "predictions": {k: str(v) for k, v in written.items()},
         "total_seconds": round(time.perf_counter() - started, 2),
     }
-    (run_dir / "metrics.json").write_text(json.dumps(result, indent=2))
+    (run_dir / "metrics.json").write_text(json.dumps(privacy.scrub(result) if privacy is not None else result, indent=2))
     return result

@@ -2,7 +2,8 @@
 
 Every run lives in ``<run.output_dir>/<run.name>/``: ``config.yaml`` (fully resolved),
 ``metrics.csv``, ``checkpoints/{best-*,last}.ckpt``, ``wandb/``, ``data_report.json``,
-``metrics.json`` and ``predictions_test_<level>.csv``.
+``metrics.json`` and ``predictions_test_<level>.csv``. With ``--run.privacy true`` these hold no
+absolute path and the tracker gets no host name, command line or subject id (see facedep/privacy.py).
 
 Before the trainer and loggers exist (so before anything is written), the run folder must be
 writable and a ``--run.resume true`` must pass :func:`facedep.resume.check_resume`.
@@ -22,6 +23,7 @@ from pytorch_lightning.loggers import WandbLogger
 
 from datamodules.output_folder import check_output_folder
 from facedep.config_hints import hints_for_args
+from facedep.privacy import SALT_FILE, PrivateCheckpointPaths, RunPrivacy
 from facedep.resume import check_resume
 from facedep.tracking import make_loggers
 
@@ -30,6 +32,28 @@ MONITOR = "val/selection_score"
 
 # Cross-validation calls the CLI in-process with ``args``; Lightning warns about that every time.
 warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+
+
+def run_privacy(config: Any) -> RunPrivacy | None:
+    """The run's :class:`RunPrivacy` when ``run.privacy`` is on (``config``: the CLI's parsed config)."""
+    if not config["run"]["privacy"]:
+        return None
+    manifest = config.get("data.init_args.manifest") if hasattr(config, "get") else None
+    if not manifest:
+        raise ValueError("run.privacy needs data.init_args.manifest: data paths are written relative to the manifest's folder")
+    output_dir = Path(config["run"]["output_dir"])
+    run_dir = output_dir / config["run"]["name"]
+    return RunPrivacy(manifest, run_dir, config["run"]["salt_file"] or output_dir / SALT_FILE)
+
+
+def private_config(config: Any, privacy: RunPrivacy) -> Any:
+    """A copy of the parsed config with data paths relative to the manifest folder, run paths to the run folder."""
+    clone = privacy.scrub(config)
+    for key in ("data.init_args.manifest", "data.init_args.cache_dir"):
+        if clone.get(key):
+            clone[key] = privacy.data_path(config[key])
+    clone["run.output_dir"] = privacy.run_path(config["run"]["output_dir"])
+    return clone
 
 
 class TrackerConfigCallback(SaveConfigCallback):
@@ -45,11 +69,18 @@ class TrackerConfigCallback(SaveConfigCallback):
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if not (self.after_restore and stage == "fit"):
-            super().setup(trainer, pl_module, stage)
+            self._save_once(trainer, pl_module, stage)
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.after_restore:
-            super().setup(trainer, pl_module, "fit")
+            self._save_once(trainer, pl_module, "fit")
+
+    def _save_once(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Lightning's save (once per run); with ``run.privacy`` the saved config has relative paths."""
+        privacy = None if self.already_saved else run_privacy(self.config)
+        if privacy is not None:
+            self.config = private_config(self.config, privacy)
+        super().setup(trainer, pl_module, stage)
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         config = self.parser.dump(self.config, skip_none=False, format="yaml")
@@ -83,6 +114,15 @@ class FacedepCLI(LightningCLI):
         parser.add_argument("--run.name", type=str, default="run", help="Run folder name (and tracker run name).")
         parser.add_argument("--run.resume", type=bool, default=False, help="Resume from the run's last.ckpt if any.")
         parser.add_argument("--run.test", type=bool, default=True, help="Test the best checkpoint after fitting.")
+        parser.add_argument(
+            "--run.privacy", type=bool, default=False,
+            help="No absolute path in the run folder (data paths relative to the manifest), no host name or command "
+                 "line in W&B, subject ids in tracker tables replaced by stable pseudonyms (facedep/privacy.py).",
+        )
+        parser.add_argument(
+            "--run.salt_file", type=str | None, default=None,
+            help="Salt of the subject pseudonyms (made if missing); default <run.output_dir>/.privacy_salt.",
+        )
         parser.add_argument("--tracking.project", type=str, default="facedep", help="W&B project.")
         parser.add_argument(
             "--tracking.wandb", type=str, default="auto", help="W&B mode: auto (offline without login), online, offline, disabled."
@@ -109,11 +149,19 @@ class FacedepCLI(LightningCLI):
     def run_dir(self) -> Path:
         return Path(self.config["run"]["output_dir"]) / self.config["run"]["name"]
 
+    @property
+    def privacy(self) -> RunPrivacy | None:
+        """What ``run.privacy`` asks for (None when off)."""
+        if not hasattr(self, "_privacy"):
+            self._privacy = run_privacy(self.config)
+        return self._privacy
+
     def resolved_config(self) -> dict[str, Any]:
-        """The parsed config as ``config.yaml`` records it."""
+        """The parsed config as ``config.yaml`` records it (with ``run.privacy``: its relative paths)."""
         import yaml
 
-        return yaml.safe_load(self.parser.dump(self.config, skip_none=False, format="yaml"))
+        config = self.config if self.privacy is None else private_config(self.config, self.privacy)
+        return yaml.safe_load(self.parser.dump(config, skip_none=False, format="yaml"))
 
     def before_instantiate_classes(self) -> None:
         """Refuse a bad resume or an unwritable run folder before the trainer, loggers or config.yaml exist."""
@@ -122,6 +170,15 @@ class FacedepCLI(LightningCLI):
             check_resume(self.run_dir, self.resolved_config())
         check_output_folder(self.run_dir)
         self.save_config_kwargs = {**self.save_config_kwargs, "after_restore": resume}
+
+    def instantiate_classes(self) -> None:
+        """Instantiate; with privacy, the DataModule's recorded hyper-parameters (checkpoints, hparams.yaml,
+        W&B config) get relative data paths; the live DataModule keeps the paths it reads."""
+        super().instantiate_classes()
+        if self.privacy is not None:
+            for store in (self.datamodule.hparams, getattr(self.datamodule, "_hparams_initial", None)):
+                if store is not None:
+                    self.privacy.scrub_datamodule_hparams(store)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer_config = self._get(self.config_init, "trainer", default={})
@@ -132,6 +189,7 @@ class FacedepCLI(LightningCLI):
                 self.config["tracking"]["project"],
                 self.config["tracking"]["wandb"],
                 resume=bool(self.config["run"]["resume"]),
+                private=self.config["run"]["privacy"],
             )
         callbacks = list(trainer_config.get("callbacks") or [])
         if not any(isinstance(c, ModelCheckpoint) for c in callbacks):
@@ -145,6 +203,8 @@ class FacedepCLI(LightningCLI):
                     save_last=True,
                 )
             )
+        if self.privacy is not None:
+            callbacks.append(PrivateCheckpointPaths(self.run_dir))
         kwargs["callbacks"] = callbacks
         kwargs.setdefault("default_root_dir", str(self.run_dir))
         return super().instantiate_trainer(**kwargs)

@@ -18,7 +18,8 @@ from rich.console import Console
 from facedep.predictions import read_level_predictions
 from facedep.regression_summary import markdown_lines, pooled_from_runs
 from facedep.report import LEVELS, FoldResult, format_metrics_table, format_trainer_table, summarize_folds, write_report
-from facedep.tracking import resolve_wandb_mode
+from facedep.privacy import relative_to
+from facedep.tracking import resolve_wandb_mode, wandb_settings
 from facedep.train import run_training
 
 console = Console()
@@ -60,6 +61,7 @@ def cross_validate(
     output_dir = arg_value(overrides, "--run.output_dir", config_value(config, "run", "output_dir", "runs"))
     project = arg_value(overrides, "--tracking.project", config_value(config, "tracking", "project", "facedep"))
     wandb_mode = arg_value(overrides, "--tracking.wandb", config_value(config, "tracking", "wandb", "auto"))
+    private = arg_value(overrides, "--run.privacy", config_value(config, "run", "privacy", "false")).lower() in ("true", "yes", "1")
     cv_dir = Path(output_dir) / name
     started = time.perf_counter()
     results: list[FoldResult] = []
@@ -90,10 +92,10 @@ def cross_validate(
         if pooled:
             summary["pooled_regression"] = pooled
     summary["seconds"] = round(time.perf_counter() - started, 1)
-    summary["runs"] = [m["run_dir"] for m in fold_metrics]
+    summary["runs"] = [relative_to(m["run_dir"], cv_dir) if private else m["run_dir"] for m in fold_metrics]
     config_text = Path(config).read_text() if config else None
     paths = write_report(summary, results, class_names, cv_dir, title=title or f"Cross-validation: {name}", config_text=config_text)
-    _log_to_wandb(summary, paths, project, f"{name}-cv", cv_dir, wandb_mode)
+    _log_to_wandb(summary, paths, project, f"{name}-cv", cv_dir, wandb_mode, private)
     print(format_metrics_table(summary) if summary["levels"] else format_trainer_table(summary))
     if summary.get("pooled_regression"):
         print("pooled over folds:\n" + "\n".join(markdown_lines(summary["pooled_regression"])))
@@ -101,15 +103,17 @@ def cross_validate(
     return summary
 
 
-def _log_to_wandb(summary: dict, paths: dict[str, Path], project: str, run_name: str, out_dir: Path, mode: str) -> None:
-    """One tracker run for the whole cross-validation: summary metrics and the plots as images."""
+def _log_to_wandb(
+    summary: dict, paths: dict[str, Path], project: str, run_name: str, out_dir: Path, mode: str, private: bool = False
+) -> None:
+    """One tracker run for the whole cross-validation: summary metrics and the plots as images (no subject id)."""
     mode = resolve_wandb_mode(mode)  # type: ignore[arg-type]
     if mode == "disabled":
         return
     import wandb
 
     run = wandb.init(project=project, name=run_name, dir=str(out_dir), mode=mode, job_type="cross-validation",
-                     settings=wandb.Settings(console="off", x_disable_stats=True))
+                     settings=wandb_settings(private))
     flat = {
         f"cv/{level}/{metric}_{stat}": entry[stat]
         for level, body in summary["levels"].items()

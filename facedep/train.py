@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
@@ -20,7 +21,9 @@ from rich.table import Table
 from datamodules.output_folder import OutputFolderError
 from facedep.cli import MONITOR, FacedepCLI
 from facedep.predictions import write_level_predictions
+from facedep.privacy import RunPrivacy
 from facedep.resume import ResumeError, last_checkpoint
+from facedep.tracking import log_subject_predictions
 
 console = Console()
 
@@ -80,7 +83,7 @@ def run_training(args: list[str] | None = None) -> dict:
     result["class_names"] = list(getattr(model, "class_names", []))
     result["data"] = getattr(datamodule, "data_report", {})
     result["total_seconds"] = round(time.perf_counter() - started, 2)
-    _write_outputs(trainer, model, datamodule, run_dir, result)
+    _write_outputs(trainer, model, datamodule, run_dir, result, cli.privacy)
     _finish_trackers(trainer)
     return result
 
@@ -93,11 +96,15 @@ def _finish_trackers(trainer) -> None:  # noqa: ANN001
 
 
 @rank_zero_only
-def _write_outputs(trainer, model, datamodule, run_dir: Path, result: dict) -> None:  # noqa: ANN001
+def _write_outputs(trainer, model, datamodule, run_dir: Path, result: dict, privacy: RunPrivacy | None = None) -> None:  # noqa: ANN001
+    """Data report, prediction tables, ``metrics.json``; with ``privacy`` their paths are relative (``result`` is not)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     if hasattr(datamodule, "write_report"):
         datamodule.write_report(run_dir / "data_report.json")
+        if privacy is not None:
+            privacy.scrub_json_file(run_dir / "data_report.json")
     names = datamodule.sample_names() if hasattr(datamodule, "sample_names") else {}
+    names = privacy.sample_names(names) if privacy is not None else names
     # A model with its own result tables (multi-label AU detection: one row per frame, one per AU) writes those.
     tables = model.result_tables("test", names) if hasattr(model, "result_tables") and "test" in result else {}
     if tables:
@@ -107,7 +114,7 @@ def _write_outputs(trainer, model, datamodule, run_dir: Path, result: dict) -> N
     else:
         written = write_level_predictions(getattr(model, "predictions", {}).get("test", {}), names, list(model.class_names), "test", run_dir)
     result["predictions"] = {k: str(v) for k, v in written.items()}
-    (run_dir / "metrics.json").write_text(json.dumps(result, indent=2))
+    (run_dir / "metrics.json").write_text(json.dumps(privacy.scrub(result) if privacy is not None else result, indent=2))
     _print_data_summary(result.get("data", {}))
     if tables:
         for key in (k for k in tables if k.startswith("metrics_")):
@@ -117,6 +124,8 @@ def _write_outputs(trainer, model, datamodule, run_dir: Path, result: dict) -> N
     for logger in trainer.loggers:
         if logger.__class__.__name__ == "WandbLogger":
             logger.experiment.summary.update({k: v for k, v in result.get("test", {}).items()})
+    if "subject" in written and not tables:
+        log_subject_predictions(trainer.loggers, pd.read_csv(written["subject"], dtype={"name": str}), privacy)
     console.print(f"Run folder: {run_dir}  (metrics.json, config.yaml, metrics.csv, checkpoints/, data_report.json)")
 
 
