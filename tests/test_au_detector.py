@@ -209,7 +209,7 @@ def test_learns_planted_effect_and_reports_test_metrics(trained) -> None:
 
 def test_checkpoint_round_trip_keeps_thresholds_and_pos_weight(trained) -> None:
     model, data, metrics, path = trained
-    loaded = AUDetector.load_from_checkpoint(path)
+    loaded = AUDetector.load_from_checkpoint(path, weights_only=True)
     assert torch.equal(loaded.thresholds, model.thresholds) and torch.equal(loaded.pos_weight, model.pos_weight)
     again = _trainer(1).test(loaded, datamodule=data, verbose=False)[0]
     assert again["test/f1_mean"] == pytest.approx(metrics["test/f1_mean"], abs=1e-6)

@@ -44,7 +44,7 @@ def test_two_process_ddp_matches_one_process(demo_manifest: Path, tmp_path: Path
     from datamodules.au_sequence import AUSequenceDataModule
     from lightning_modules import SequenceClassifier
 
-    model = SequenceClassifier.load_from_checkpoint(metrics["best_checkpoint"])
+    model = SequenceClassifier.load_from_checkpoint(metrics["best_checkpoint"], weights_only=True)
     dm = AUSequenceDataModule(manifest=str(demo_manifest), classes=[0, 1], class_names=["healthy", "depressed"],
                               window=32, stride=32, num_folds=3, batch_size=32, cache_dir=None)
     single = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False).test(model, datamodule=dm, verbose=False)[0]

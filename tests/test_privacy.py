@@ -155,7 +155,7 @@ def test_private_run_folder_has_no_absolute_path_host_or_subject_id(
     videos = pd.read_csv(run_dir / "predictions_test_video.csv")
     assert all(not Path(n).is_absolute() and (data_dir / n).is_file() for n in videos["name"])
 
-    checkpoint = torch.load(run_dir / metrics["best_checkpoint"], weights_only=False)
+    checkpoint = torch.load(run_dir / metrics["best_checkpoint"], weights_only=True)
     assert checkpoint["datamodule_hyper_parameters"]["manifest"] == demo_manifest.name
     (state,) = [s for k, s in checkpoint["callbacks"].items() if k.startswith("ModelCheckpoint")]
     assert state["dirpath"] == "checkpoints" and state["best_model_path"] == "checkpoints/best-epoch000.ckpt"

@@ -82,7 +82,7 @@ def test_resume_appends_to_metrics_csv_and_records_the_used_config(demo_manifest
     assert log["step"].iloc[len(first):].min() > first["step"].max()  # the resumed steps follow on
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["trainer"]["max_epochs"] == 2 and config["run"]["resume"] is True
-    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
 
 
 def test_resume_failing_on_a_corrupt_checkpoint_keeps_config_and_metrics(run_copy: Path, demo_manifest: Path) -> None:
@@ -170,3 +170,17 @@ def test_appending_csv_logger_keeps_rows_and_adds_a_new_column(tmp_path: Path) -
     assert (tmp_path / "metrics.csv").read_text().splitlines() == [
         "epoch,step,train/loss,val/loss", "0,4,,0.75", "1,9,,0.5", "1,9,0.25,",
     ]
+
+
+def test_private_run_resumes_and_still_refuses_a_changed_config(demo_manifest: Path, tmp_path: Path, capsys) -> None:
+    """With ``run.privacy`` the saved config holds relative paths: resume compares like with like."""
+    run_dir = tmp_path / "runs" / "tiny"
+    args = _args(demo_manifest, run_dir.parent) + ["--run.privacy", "true"]
+    assert main(args) == 0
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert not Path(saved["data"]["init_args"]["manifest"]).is_absolute()
+    assert main(args + ["--run.resume", "true", "--trainer.max_epochs", "2"]) == 0
+    assert sorted(pd.read_csv(run_dir / "metrics.csv")["epoch"].dropna().unique().astype(int)) == [0, 1]
+    capsys.readouterr()
+    code = main(args + ["--run.resume", "true", "--trainer.max_epochs", "3", "--data.init_args.window", "16"])
+    assert code == 2 and "data.init_args.window: 32 -> 16" in capsys.readouterr().err
