@@ -78,7 +78,7 @@ def write_table(summaries: dict[str, dict], root: Path) -> str:
     first = next(iter(summaries.values()))
     header = ["model"] + [f"{level_label(first, level)} {metric}" for level, metric in TABLE_METRICS] + ["decision", "seconds"]
     unit = "Frame-level (no subject ids)" if first.get("identity_leakage") else "Subject-level"
-    design = ("fixed split, " if first.get("design") == "seeds" else "") + runs_label(first)
+    design = runs_label(first)
     over = "seeds" if first.get("design") == "seeds" else "folds"
     lines = [f"{unit} evaluation, {design} (mean ± std over {over})", ""]
     note = leakage_note(first)

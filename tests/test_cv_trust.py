@@ -90,6 +90,16 @@ def test_seeds_on_a_column_split_pool_each_test_subject_once(column_manifest: Pa
     assert "2 seeds of one fixed split" in md and "each subject counts once" in md and "n = 4 subjects" in md
 
 
+def test_compare_models_over_seeds(column_manifest: Path, tmp_path: Path) -> None:
+    overrides = ["--data.init_args.manifest", str(column_manifest), "--data.init_args.split", "column",
+                 "--run.output_dir", str(tmp_path), "--run.name", "t"]
+    summaries = compare_models(TINY, 5, ["boosting"], overrides, n_boot=20, seeds=[0, 1])
+    assert summaries["boosting"]["levels"]["subject"]["pooled"]["n"] == 4
+    table = (tmp_path / "t-compare" / "table.md").read_text()
+    assert table.startswith("Subject-level evaluation, 2 seeds of one fixed split (mean ± std over seeds)")
+    assert (tmp_path / "t-compare" / "boosting" / "seed1" / "metrics.json").exists()
+
+
 # ------------------------------------------------------------------------------ pooled tables
 
 
@@ -139,18 +149,18 @@ def test_the_stored_threshold_decides_in_the_report(tmp_path: Path) -> None:
     assert "threshold tuned on validation" in md and "0.350" in md
 
 
-def test_pooled_folds_keep_their_own_thresholds() -> None:
+def test_pooled_folds_keep_their_own_thresholds(tmp_path: Path) -> None:
     """Fold 0 decides at 0.35, fold 1 at 0.75: P = 0.4 is depressed in fold 0, healthy in fold 1."""
     f0 = LevelPredictions(["a", "b"], [0, 1], [[0.7, 0.3], [0.6, 0.4]], threshold=0.35)
     f1 = LevelPredictions(["c", "d"], [0, 1], [[0.6, 0.4], [0.2, 0.8]], threshold=0.75)
     s = summarize_folds([FoldResult(0, {"subject": f0}), FoldResult(1, {"subject": f1})], CLASSES, n_boot=50)
     assert s["levels"]["subject"]["pooled"]["metrics"]["accuracy"]["value"] == 1.0
     assert s["levels"]["subject"]["confusion"] == [[2, 0], [0, 2]]
-    with pytest.raises(ValueError, match=r"predictions_x.csv: column 'threshold'"):
-        _bad = pd.DataFrame({"id": [0, 1], "name": ["a", "b"], "y_true": [0, 1], "prob_h": [0.5, 0.5], "prob_d": [0.5, 0.5],
-                             "threshold": [0.3, 0.4]})
-        _bad.to_csv("/tmp/predictions_x.csv", index=False)
-        read_level_predictions({"subject": "/tmp/predictions_x.csv"})
+    bad = pd.DataFrame({"id": [0, 1], "name": ["a", "b"], "y_true": [0, 1], "prob_h": [0.5, 0.5], "prob_d": [0.5, 0.5],
+                        "threshold": [0.3, 0.4]})  # two thresholds in one fold's table
+    bad.to_csv(tmp_path / "predictions_x.csv", index=False)
+    with pytest.raises(ValueError, match=r"predictions_x.csv: column 'threshold' must hold one value"):
+        read_level_predictions({"subject": tmp_path / "predictions_x.csv"})
 
 
 # ------------------------------------------------------------------------------ identity leakage
