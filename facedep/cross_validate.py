@@ -101,6 +101,7 @@ def _run_plan(config: str | None, folds: int, overrides: list[str], seeds: Seque
     if seeds is None:
         return [(fold, ["--data.init_args.fold", str(fold), "--data.init_args.num_folds", str(folds),
                         "--run.name", f"{name}/fold{fold}"]) for fold in range(folds)]
+
     def seed_args(seed: int) -> list[str]:
         data_seed = ["--data.init_args.seed", str(seed)] if "seed" in data else []
         return ["--seed_everything", str(seed), *data_seed, "--run.name", f"{name}/seed{seed}"]
