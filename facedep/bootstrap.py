@@ -1,7 +1,11 @@
-"""Percentile bootstrap confidence intervals of a metric over independent samples (subjects).
+"""Percentile bootstrap confidence intervals of a metric over independent units (subjects).
 
 Resample indices are drawn for all resamples at once; the metric is called once per resample, so use
 the fast numpy metrics of :mod:`facedep.classification_metrics` (``FAST_METRICS``) for speed.
+
+Rows that are not independent (several videos or segments of one subject) are resampled as clusters:
+pass ``groups`` (one subject id per row) and whole subjects are drawn with replacement, each bringing
+all of its rows (:func:`cluster_bootstrap_indices`).
 
 Example:
     >>> import numpy as np
@@ -14,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -42,6 +46,42 @@ def bootstrap_indices(
     return np.concatenate(parts, axis=1) if parts else np.empty((n_boot, 0), dtype=int)
 
 
+def cluster_bootstrap_indices(
+    groups: Sequence[object], n_boot: int, rng: np.random.Generator, strata: Sequence[object] | None = None
+) -> list[np.ndarray]:
+    """Row indices of ``n_boot`` cluster resamples: whole groups (subjects) drawn with replacement.
+
+    A group drawn twice brings its rows twice; ``strata`` (one value per row, constant within a group,
+    e.g. the subject's label) keeps the number of groups per stratum fixed, as the stratified bootstrap.
+
+    Example:
+        >>> idx = cluster_bootstrap_indices(["a", "a", "a", "b"], 3, np.random.default_rng(0))
+        >>> sorted({len(i) for i in idx}) <= [2, 4, 6], all(set(i.tolist()) in ({0, 1, 2}, {3}, {0, 1, 2, 3}) for i in idx)
+        (True, True)
+    """
+    names, codes = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+    members = [np.flatnonzero(codes.reshape(-1) == g) for g in range(len(names))]
+    group_strata = np.zeros(len(names), dtype=int)
+    if strata is not None:
+        strata = np.asarray(strata, dtype=object).astype(str)
+        for name, rows in zip(names, members):
+            if len(set(strata[rows])) > 1:
+                raise ValueError(f"group {name!r} has rows in several strata: {sorted(set(strata[rows]))}")
+        group_strata = strata[[rows[0] for rows in members]]
+    draws = bootstrap_indices(group_strata, n_boot, rng, stratified=strata is not None)
+    return [np.concatenate([members[g] for g in draw]) if len(draw) else np.empty(0, dtype=int) for draw in draws]
+
+
+def percentile_interval(values: Sequence[float], alpha: float) -> tuple[float, float]:
+    """``(low, high)`` percentile interval of the finite ``values``; (NaN, NaN) when there are none."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    low, high = np.percentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(low), float(high)
+
+
 def bootstrap_ci(
     y_true: np.ndarray,
     probs: np.ndarray,
@@ -50,11 +90,13 @@ def bootstrap_ci(
     alpha: float = 0.05,
     seed: int = 0,
     stratified: bool = True,
+    groups: Sequence[object] | None = None,
 ) -> tuple[float, float, float]:
     """(point estimate, low, high): percentile bootstrap ``1 - alpha`` interval of ``metric(y, probs)``.
 
-    Resamples samples with replacement (within each class when ``stratified``); resamples where the
-    metric is NaN are skipped, and the interval is (NaN, NaN) when all are.
+    Resamples rows with replacement (within each class when ``stratified``), or whole ``groups``
+    (cluster bootstrap, one group id per row); resamples where the metric is NaN are skipped, and
+    the interval is (NaN, NaN) when all are.
 
     Example:
         >>> from facedep.classification_metrics import macro_f1
@@ -65,17 +107,43 @@ def bootstrap_ci(
         >>> lo <= est <= hi
         True
     """
+    return bootstrap_ci_over_runs(y_true, [probs], metric, n_boot, alpha, seed, stratified, groups)
+
+
+def bootstrap_ci_over_runs(
+    y_true: np.ndarray,
+    runs: Sequence[np.ndarray],
+    metric: Metric,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    stratified: bool = True,
+    groups: Sequence[object] | None = None,
+) -> tuple[float, float, float]:
+    """Bootstrap CI of the mean over ``runs`` of ``metric(y, run)``: several runs (seeds) scored the same rows.
+
+    Every resample draws the units once and scores every run on that same resample, so a unit counts
+    once per statistic however many runs there are; the estimate is the mean of the runs' metrics.
+
+    Example:
+        >>> from facedep.classification_metrics import accuracy
+        >>> y = np.array([0, 1])
+        >>> bootstrap_ci_over_runs(y, [np.eye(2)[[0, 1]], np.eye(2)[[0, 0]]], accuracy, n_boot=50)
+        (0.75, 0.75, 0.75)
+    """
     y_true = np.asarray(y_true).astype(int).reshape(-1)
-    probs = np.asarray(probs, dtype=float)
+    runs = [np.asarray(r, dtype=float) for r in runs]
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    estimate = float(metric(y_true, probs))
+    if not runs or any(len(r) != len(y_true) for r in runs):
+        raise ValueError(f"every run needs {len(y_true)} rows, got {[len(r) for r in runs]}")
+    estimate = float(np.mean([metric(y_true, r) for r in runs]))
     if len(y_true) == 0 or n_boot < 1:
         return estimate, float("nan"), float("nan")
-    indices = bootstrap_indices(y_true, n_boot, np.random.default_rng(seed), stratified)
-    values = np.array([metric(y_true[idx], probs[idx]) for idx in indices], dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return estimate, float("nan"), float("nan")
-    low, high = np.percentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return estimate, float(low), float(high)
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        indices: Sequence[np.ndarray] = bootstrap_indices(y_true, n_boot, rng, stratified)
+    else:
+        indices = cluster_bootstrap_indices(groups, n_boot, rng, strata=y_true if stratified else None)
+    values = [np.mean([metric(y_true[idx], r[idx]) for r in runs]) for idx in indices]
+    return (estimate, *percentile_interval(values, alpha))

@@ -41,8 +41,9 @@ METRIC_NAMES: tuple[str, ...] = (
 """Metrics :func:`compute_metrics` always returns, in report order (macro-F1 first)."""
 
 
-def predict(probs: np.ndarray, threshold: float | None = None) -> np.ndarray:
-    """Class predictions: ``argmax(probs)``, or ``probs[:, 1] >= threshold`` for binary problems.
+def predict(probs: np.ndarray, threshold: float | np.ndarray | None = None) -> np.ndarray:
+    """Class predictions: ``argmax(probs)``, or ``probs[:, 1] >= threshold`` for binary problems
+    (``threshold`` a number, or one per row when folds with their own thresholds are pooled).
 
     Example:
         >>> predict(np.array([[0.7, 0.3], [0.4, 0.6]])).tolist()
@@ -76,9 +77,11 @@ def compute_metrics(
     probs: np.ndarray,
     num_classes: int,
     class_names: Sequence[str] | None = None,
-    threshold: float | None = None,
+    threshold: float | np.ndarray | None = None,
 ) -> dict[str, float]:
     """All of :data:`METRIC_NAMES` (scikit-learn), plus ``f1_<classname>`` when ``class_names`` is given.
+
+    Decisions are ``predict(probs, threshold)``; AUROC uses the probabilities (no threshold).
 
     Example:
         >>> m = compute_metrics(np.array([0, 1]), np.array([[0.8, 0.2], [0.3, 0.7]]), 2, ["hc", "dep"])
@@ -171,6 +174,8 @@ FAST_METRICS = {
     "auroc": auroc,
 }
 """Fast ``metric(y_true, probs)`` functions by name, for :func:`facedep.bootstrap.bootstrap_ci`."""
+RANKING_METRICS: frozenset[str] = frozenset({"auroc"})
+"""Metrics of the scores themselves; the others score decisions (pass one-hot decisions to decide at a threshold)."""
 
 
 def _check(y_true: np.ndarray, probs: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,10 @@
 """Table V of the seed study for any manifest: classic and deep models under one protocol.
 
 Every model runs the same subject-level k-fold (same config, same folds, scaler fitted on
-training subjects only) and gets its own cross-validation report; one table compares them.
+training subjects only) and gets its own cross-validation report; one table compares them. A fixed
+split (``split: column``) is run once per seed instead (``--seeds 0 1 2``): mean ± std over seeds.
+The table uses each run's decision rule (a threshold tuned on validation where the config tunes one)
+and says so when the data names no subject (identity leakage: the unit is a frame).
 
 Example:
     python scripts/compare_models.py --config configs/demo.yaml --folds 5
@@ -15,8 +18,8 @@ import functools
 import json
 from pathlib import Path
 
-from facedep.cross_validate import arg_value, config_value, cross_validate
-from facedep.report import fmt_mean_std
+from facedep.cross_validate import DesignError, arg_value, check_design, config_value, cross_validate
+from facedep.report import fmt_mean_std, leakage_note, level_label, runs_label
 
 DEEP_MODELS: dict[str, list[str]] = {
     "inception_time": ["--model.init_args.net", "lightning_modules.nets.InceptionTime"],
@@ -33,9 +36,20 @@ TABLE_METRICS = (("window", "accuracy"), ("subject", "accuracy"), ("subject", "m
 
 
 def compare_models(
-    config: str, folds: int, models: list[str], overrides: list[str], n_boot: int = 1000, num_kernels: int = 10_000
+    config: str,
+    folds: int,
+    models: list[str],
+    overrides: list[str],
+    n_boot: int = 1000,
+    num_kernels: int = 10_000,
+    seeds: list[int] | None = None,
 ) -> dict:
-    """Cross-validate every model in ``models``; returns ``{model: summary}`` and writes ``table.{md,json}``."""
+    """Cross-validate every model in ``models`` (or run each ``seeds`` times on a fixed split); returns
+    ``{model: summary}`` and writes ``table.{md,json}``. The design is checked before any model trains."""
+    unknown = [m for m in models if m not in CLASSIC and m not in DEEP_MODELS]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(CLASSIC + tuple(DEEP_MODELS))}")
+    check_design(config, overrides, seeds)
     name = arg_value(overrides, "--run.name", config_value(config, "run", "name", "run"))
     output_dir = arg_value(overrides, "--run.output_dir", config_value(config, "run", "output_dir", "runs"))
     root = Path(output_dir) / f"{name}-compare"
@@ -47,26 +61,37 @@ def compare_models(
 
             kwargs = {"num_kernels": num_kernels} if "rocket" in model else {}
             runner = functools.partial(run_classic_fold, model_name=model, **kwargs)
-            summaries[model] = cross_validate(config, folds, args, n_boot, runner=runner, title=f"{model} ({name})")
-        elif model in DEEP_MODELS:
-            summaries[model] = cross_validate(config, folds, args + DEEP_MODELS[model], n_boot, title=f"{model} ({name})")
+            summaries[model] = cross_validate(config, folds, args, n_boot, runner=runner, title=f"{model} ({name})", seeds=seeds)
         else:
-            raise ValueError(f"unknown model {model!r}; choose from {sorted(CLASSIC + tuple(DEEP_MODELS))}")
-    table = write_table(summaries, root, folds)
+            summaries[model] = cross_validate(config, folds, args + DEEP_MODELS[model], n_boot, title=f"{model} ({name})", seeds=seeds)
+    table = write_table(summaries, root)
     print(table)
     return summaries
 
 
-def write_table(summaries: dict[str, dict], root: Path, folds: int) -> str:
-    """Markdown table (mean ± std over folds) in ``root/table.md`` and the numbers in ``table.json``."""
-    header = ["model"] + [f"{level} {metric}" for level, metric in TABLE_METRICS] + ["seconds"]
-    lines = [f"Subject-level {folds}-fold cross-validation (mean ± std over folds)", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def write_table(summaries: dict[str, dict], root: Path) -> str:
+    """Markdown table (mean ± std over folds or seeds) in ``root/table.md`` and the numbers in ``table.json``.
+
+    The heading names the design and the unit (frames when the data names no subject, with the
+    leakage warning); a model whose runs decided at tuned thresholds is marked, the thresholds in its report.
+    """
+    first = next(iter(summaries.values()))
+    header = ["model"] + [f"{level_label(first, level)} {metric}" for level, metric in TABLE_METRICS] + ["decision", "seconds"]
+    unit = "Frame-level (no subject ids)" if first.get("identity_leakage") else "Subject-level"
+    design = runs_label(first)
+    over = "seeds" if first.get("design") == "seeds" else "folds"
+    lines = [f"{unit} evaluation, {design} (mean ± std over {over})", ""]
+    note = leakage_note(first)
+    lines += [note, ""] if note else []
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     numbers = {}
     for model, summary in summaries.items():
         cells = [fmt_mean_std(summary["levels"][level]["metrics"].get(metric)) for level, metric in TABLE_METRICS]
-        lines.append(f"| {model} | " + " | ".join(cells) + f" | {summary.get('seconds', '')} |")
+        decision = summary.get("decision", {}).get("rule", "argmax")
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {decision} | {summary.get('seconds', '')} |")
         numbers[model] = {f"{level}/{metric}": summary["levels"][level]["metrics"].get(metric) for level, metric in TABLE_METRICS}
+        numbers[model].update(decision=summary.get("decision"), design=summary.get("design"),
+                              identity_leakage=summary.get("identity_leakage", False), unit=summary.get("unit", "subject"))
     text = "\n".join(lines) + "\n"
     root.mkdir(parents=True, exist_ok=True)
     (root / "table.md").write_text(text)
@@ -78,11 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="Training config (YAML) naming the data.")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="Fixed split (split: column) only: run every model once per seed (mean ± std over seeds).")
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
                         help=f"Any of {', '.join(CLASSIC + tuple(DEEP_MODELS))}.")
     parser.add_argument("--num-kernels", type=int, default=10_000, help="ROCKET kernels / MiniRocket features.")
     parser.add_argument("--n-boot", type=int, default=1000)
     known, overrides = parser.parse_known_args(argv)
-    compare_models(known.config, known.folds, known.models, overrides,
-                   known.n_boot, known.num_kernels)
+    try:
+        compare_models(known.config, known.folds, known.models, overrides, known.n_boot, known.num_kernels, known.seeds)
+    except DesignError as exc:
+        parser.exit(2, f"error: {exc}\n")
     return 0

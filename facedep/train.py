@@ -24,6 +24,7 @@ from facedep.predictions import write_level_predictions
 from facedep.privacy import RunPrivacy
 from facedep.resume import ResumeError, last_checkpoint
 from facedep.tracking import log_subject_predictions
+from lightning_modules.thresholds import decision_threshold_of
 
 console = Console()
 
@@ -112,7 +113,9 @@ def _write_outputs(trainer, model, datamodule, run_dir: Path, result: dict, priv
         for key, table in tables.items():
             table.to_csv(written[key], index=False)
     else:
-        written = write_level_predictions(getattr(model, "predictions", {}).get("test", {}), names, list(model.class_names), "test", run_dir)
+        result["decision_threshold"] = decision_threshold_of(model)  # None: argmax; stored in the tables too
+        written = write_level_predictions(getattr(model, "predictions", {}).get("test", {}), names, list(model.class_names), "test", run_dir,
+                                          threshold=result["decision_threshold"])
     result["predictions"] = {k: str(v) for k, v in written.items()}
     (run_dir / "metrics.json").write_text(json.dumps(privacy.scrub(result) if privacy is not None else result, indent=2))
     _print_data_summary(result.get("data", {}))

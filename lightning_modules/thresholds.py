@@ -39,6 +39,21 @@ def best_threshold(p: torch.Tensor, y: torch.Tensor, thresholds: torch.Tensor = 
     return float(tied[(tied - 0.5).abs().argmin()])
 
 
+def decision_threshold_of(model: object) -> float | None:
+    """The tuned threshold a binary classifier decides at (its ``decision_threshold`` buffer), None for argmax.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> decision_threshold_of(SimpleNamespace(tune_threshold=True, decision_threshold=torch.tensor(0.25)))
+        0.25
+        >>> decision_threshold_of(SimpleNamespace(tune_threshold=False, decision_threshold=torch.tensor(0.5))) is None
+        True
+    """
+    if not getattr(model, "tune_threshold", False) or getattr(model, "decision_threshold", None) is None:
+        return None
+    return float(model.decision_threshold)
+
+
 def shift_to_threshold(probs: torch.Tensor, threshold: float) -> torch.Tensor:
     """Monotone map of binary probabilities so that ``argmax`` decides at ``threshold`` (AUROC unchanged)."""
     p = probs[:, 1].clamp(1e-7, 1 - 1e-7)

@@ -78,3 +78,16 @@ def test_classic_fold_fits_on_training_windows_only(demo_manifest: Path, tmp_pat
     np.testing.assert_allclose(seen["fit"], dm.datasets["train"].arrays()["x"], atol=1e-6)
     np.testing.assert_allclose(seen["score"], dm.datasets["test"].arrays()["x"], atol=1e-6)
     assert result["data"]["test"]["subject_ids"] == dm.data_report["test"]["subject_ids"]
+
+
+def test_classic_fold_tunes_the_threshold_on_validation_when_the_config_does(demo_manifest: Path, tmp_path: Path) -> None:
+    """The deep models' protocol: a threshold tuned on validation subjects, stored with the predictions, used in metrics."""
+    from baselines.fold import run_classic_fold
+    from report_helpers import assert_report_matches_metrics_json
+
+    args = ["--config", str(ROOT / "configs" / "tests" / "tiny.yaml"), "--data.init_args.manifest", str(demo_manifest),
+            "--run.output_dir", str(tmp_path), "--model.init_args.loss", "bce", "--model.init_args.tune_threshold", "true"]
+    result = run_classic_fold(args, "boosting")
+    assert 0.1 <= result["decision_threshold"] <= 0.9
+    assert_report_matches_metrics_json(result, result["decision_threshold"])
+    assert run_classic_fold(args[:-4], "boosting")["decision_threshold"] is None  # no tuning: argmax, no column

@@ -10,6 +10,7 @@ import torch
 from sklearn.metrics import f1_score, roc_auc_score
 
 from facedep.train import run_training
+from report_helpers import assert_report_matches_metrics_json
 from lightning_modules.thresholds import CANDIDATES, best_threshold, macro_f1_per_threshold, shift_to_threshold
 
 
@@ -37,6 +38,7 @@ def test_tuned_threshold_lands_in_checkpoint_and_metrics(tiny_args: list[str]) -
     assert 0.1 <= threshold <= 0.9
     state = torch.load(result["best_checkpoint"], weights_only=True)["state_dict"]
     assert float(state["decision_threshold"]) == pytest.approx(threshold)
+    assert_report_matches_metrics_json(result, threshold)
 
 
 def test_threshold_tuning_refuses_multiclass() -> None:
