@@ -4,7 +4,7 @@ A LightningModule built by hand (``SequenceClassifier(net=partial(ImageCNN, ...)
 class or ``functools.partial`` itself, a pickled global that a safe load refuses. :func:`save_plain_callables`
 stores such values as the ``{"class_path", "init_args"}`` dicts a LightningCLI config holds, and marks the
 hyper-parameters with Lightning's ``instantiate_module`` so that ``load_from_checkpoint`` (and
-:mod:`facedep.checkpoints`) rebuild them through jsonargparse as the CLI does.
+:mod:`facedep.inference.checkpoints`) rebuild them through jsonargparse as the CLI does.
 """
 
 from __future__ import annotations

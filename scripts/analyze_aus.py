@@ -6,7 +6,7 @@ See ``--help``; writes ``DIR/report.md``, ``DIR/results.json`` and PNG figures.
 
 import sys
 
-from analysis.cli import main
+from facedep.analysis.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,7 +6,7 @@
 
 import sys
 
-from facedep.compare import main
+from facedep.experiment.compare import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,7 +6,7 @@ Any further argument is a training override (``--trainer.max_epochs 10``).
 
 import sys
 
-from facedep.cross_validate import main
+from facedep.experiment.cross_validate import main
 
 if __name__ == "__main__":
     sys.exit(main())

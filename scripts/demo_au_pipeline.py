@@ -9,7 +9,7 @@ one-command prediction on a held-out video; ``--help`` lists the sizes.
 
 import sys
 
-from facedep.demo_pipeline import main
+from facedep.experiment.demo_pipeline import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -56,7 +56,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import pandas as pd
-from datamodules.synthetic_faces import make_face_demo
+from datamodules.synthetic.faces import make_face_demo
 
 out = Path(sys.argv[1])
 def part(i: int) -> Path:
@@ -95,7 +95,7 @@ train() {  # train NAME CONFIG EXTRA...: scripts/train.py on the drawn faces, ra
     $PY scripts/train.py --config "$config" --data.init_args.manifest "$FACES/manifest.csv" \
         --data.init_args.num_workers "$WORKERS" --run.output_dir "$RESULTS/runs" --run.name "$name" \
         --tracking.wandb disabled --trainer.enable_progress_bar false \
-        '--trainer.callbacks+=facedep.step_timer.StepTimer' "$@"
+        '--trainer.callbacks+=facedep.experiment.step_timer.StepTimer' "$@"
     cp "$RESULTS/runs/$name/step_times.json" "$RESULTS/$name.step_times.json" || return 1
     $PY - "$RESULTS/runs/$name" <<'EOF'
 import json, sys
@@ -120,7 +120,7 @@ part1() {
         --model.init_args.net.init_args.pretrained false
     step train_resnet50_compiled 200 train resnet50_bf16_compiled configs/images/resnet50.yaml \
         --trainer.max_epochs 3 --model.init_args.net.init_args.pretrained false \
-        '--trainer.callbacks+=facedep.callbacks.CompileModel'
+        '--trainer.callbacks+=facedep.experiment.callbacks.CompileModel'
     step train_hybrid 150 train hybrid_bf16 configs/images/hybrid_affectnet.yaml --trainer.max_epochs 2 \
         --model.init_args.net.init_args.pretrained false --data.init_args.normalize_on_device true
 }

@@ -7,7 +7,7 @@ video, an ``.npz`` landmark file or an OpenFace landmark CSV for landmark checkp
 
 import sys
 
-from facedep.predict import main
+from facedep.inference.predict import main
 
 if __name__ == "__main__":
     sys.exit(main())

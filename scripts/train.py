@@ -7,7 +7,7 @@ prints the fully resolved config.
 
 import sys
 
-from facedep.train import main
+from facedep.experiment.train import main
 
 if __name__ == "__main__":
     sys.exit(main())

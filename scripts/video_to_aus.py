@@ -8,7 +8,7 @@ Writes ``aus/<video stem>.csv`` per video and prints frames, faces found, second
 
 import sys
 
-from facedep.au_bridge import main
+from facedep.inference.au_bridge import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,7 +8,7 @@ Writes ``out/<stem>.aus.csv`` per video and ``out/predictions.csv`` (one row per
 
 import sys
 
-from facedep.video_pipeline import main
+from facedep.inference.video_pipeline import main
 
 if __name__ == "__main__":
     sys.exit(main())

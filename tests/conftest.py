@@ -38,7 +38,7 @@ def _offline_tracking() -> None:
 @pytest.fixture(scope="session")
 def demo_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic OpenFace data set (18 subjects, 2 sessions each, strong effect)."""
-    from datamodules.synthetic import make_openface_demo
+    from datamodules.synthetic.openface_demo import make_openface_demo
 
     out = tmp_path_factory.mktemp("demo")
     return make_openface_demo(out, num_subjects=18, sessions_per_subject=2, frames=(120, 200), effect_size=3.0, seed=1)

@@ -12,9 +12,9 @@ import pytest
 from scipy import stats
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from analysis.clustering import cluster_feature_set, pca_reduce, summary_features
-from analysis.expressivity import EMOTION_AUS, expressivity, missing_aus, missing_notes
-from analysis.group_stats import (
+from facedep.analysis.clustering import cluster_feature_set, pca_reduce, summary_features
+from facedep.analysis.expressivity import EMOTION_AUS, expressivity, missing_aus, missing_notes
+from facedep.analysis.group_stats import (
     benjamini_hochberg,
     cohens_d,
     compare_groups,
@@ -23,7 +23,7 @@ from analysis.group_stats import (
     resolve_groups,
     unit_means,
 )
-from analysis.loading import load_frames
+from facedep.analysis.loading import load_frames
 from datamodules.io.au_table import ALL_AU_COLUMNS, DataFormatError
 
 # --------------------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def test_summary_features_names() -> None:
 
 @pytest.fixture(scope="module")
 def openface_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from datamodules.synthetic import make_openface_demo
+    from datamodules.synthetic.openface_demo import make_openface_demo
 
     return make_openface_demo(tmp_path_factory.mktemp("ana"), num_subjects=16, frames=(100, 150), effect_size=2.0)
 
@@ -200,7 +200,7 @@ def test_loading_frames_time_and_labels(openface_demo: Path, tmp_path: Path) -> 
 
 
 def test_cli_end_to_end_on_demo(openface_demo: Path, tmp_path: Path) -> None:
-    from analysis.cli import main
+    from facedep.analysis.cli import main
 
     out = tmp_path / "analysis"
     assert main(["--manifest", str(openface_demo), "--out", str(out), "--cache-dir", str(tmp_path / "cache")]) == 0
@@ -256,7 +256,7 @@ def test_severity_with_subjects_is_subject_level(tmp_path: Path) -> None:
 
 
 def test_cli_severity_format_without_subjects(tmp_path: Path) -> None:
-    from analysis.cli import main
+    from facedep.analysis.cli import main
 
     manifest = _severity_manifest(tmp_path, False)
     out = tmp_path / "out"

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from datamodules.io.openface import read_openface_csv
-from facedep import au_bridge, video_pipeline
-from facedep.au_bridge import BridgeError, load_au_detector, video_to_au_table, write_au_csv
+from facedep.inference import au_bridge, video_pipeline
+from facedep.inference.au_bridge import BridgeError, load_au_detector, video_to_au_table, write_au_csv
 from video_helpers import count_frames, save_untrained_checkpoint, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +38,8 @@ def make_detector_ckpt(path: Path, intensity: bool = False) -> Path:
 def work(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Six short demo videos, a tiny detector, their bridged CSVs + manifest, and a 1-epoch AU-sequence checkpoint."""
     from datamodules.manifest import write_manifest
-    from datamodules.synthetic_au_video import make_au_video_demo
-    from facedep.train import run_training
+    from datamodules.synthetic.au_video import make_au_video_demo
+    from facedep.experiment.train import run_training
 
     root = tmp_path_factory.mktemp("bridge")
     manifest = pd.read_csv(make_au_video_demo(root / "demo", subjects=6, seconds=3, fps=10, size=64, effect_size=3.0),

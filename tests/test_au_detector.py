@@ -262,7 +262,7 @@ def test_train_script_writes_au_metrics_and_tables(tmp_path: Path) -> None:
 
     import pandas as pd
 
-    from facedep.train import run_training
+    from facedep.experiment.train import run_training
 
     config = tmp_path / "au.yaml"
     config.write_text(

@@ -12,7 +12,7 @@ import pytest
 from datamodules.au_frames import AUFrameDataModule
 from datamodules.io.au_table import ALL_AU_COLUMNS
 from datamodules.make_manifest import main as make_manifest
-from facedep.train import run_training
+from facedep.experiment.train import run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from baselines.classic import make_classic_model, scores
-from baselines.summary_features import summary_feature_names, summary_features
-from facedep.compare import compare_models
+from facedep.baselines.classic import make_classic_model, scores
+from facedep.baselines.summary_features import summary_feature_names, summary_features
+from facedep.experiment.compare import compare_models
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,7 +55,7 @@ def test_every_baseline_learns_the_planted_effect(demo_manifest: Path, tmp_path:
 
 def test_classic_fold_fits_on_training_windows_only(demo_manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The pipeline sees exactly the training windows in ``fit`` (test windows only in scoring)."""
-    import baselines.fold as fold_module
+    import facedep.baselines.fold as fold_module
     from datamodules.au_sequence import AUSequenceDataModule
 
     seen: dict[str, np.ndarray] = {}
@@ -82,7 +82,7 @@ def test_classic_fold_fits_on_training_windows_only(demo_manifest: Path, tmp_pat
 
 def test_classic_fold_tunes_the_threshold_on_validation_when_the_config_does(demo_manifest: Path, tmp_path: Path) -> None:
     """The deep models' protocol: a threshold tuned on validation subjects, stored with the predictions, used in metrics."""
-    from baselines.fold import run_classic_fold
+    from facedep.baselines.fold import run_classic_fold
     from report_helpers import assert_report_matches_metrics_json
 
     args = ["--config", str(ROOT / "configs" / "tests" / "tiny.yaml"), "--data.init_args.manifest", str(demo_manifest),

@@ -80,7 +80,7 @@ def test_models_tiny_run_writes_json(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_decode_side_sees_the_cached_pixels(tmp_path: Path) -> None:
-    from datamodules.synthetic_faces import make_face_demo
+    from datamodules.synthetic.faces import make_face_demo
     from facedep.benchmarks.images import add_arguments, decode_dataset, make_datamodule
 
     manifest = make_face_demo(tmp_path / "faces", images_per_class=4, size=48, face_boxes=True)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import torch
 
-from facedep import au_bridge, checkpoints, predict, predict_landmarks, video_pipeline
-from facedep.predict import PredictError
+from facedep.inference import au_bridge, checkpoints, predict, predict_landmarks, video_pipeline
+from facedep.inference.predict import PredictError
 from video_helpers import save_untrained_checkpoint, write_video
 
 AU_DM = {"_class_path": "datamodules.AUSequenceDataModule", "channels": ["AU01_c", "AU26_c"], "window": 4,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from facedep.train import run_training
+from facedep.experiment.train import run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,9 +23,9 @@ def _no_compiled_prefix(checkpoint: str) -> None:
 
 @pytest.mark.slow
 def test_compile_callback_trains_and_keeps_checkpoint_names(tiny_args: list[str]) -> None:
-    from facedep.callbacks import CompileModel
+    from facedep.experiment.callbacks import CompileModel
 
-    result = run_training([*tiny_args, "--trainer.max_epochs", "1", "--trainer.callbacks+=facedep.callbacks.CompileModel"])
+    result = run_training([*tiny_args, "--trainer.max_epochs", "1", "--trainer.callbacks+=facedep.experiment.callbacks.CompileModel"])
     assert result["test"]["test/subject/macro_f1"] >= 0.0
     assert result["best_checkpoint"]
     _no_compiled_prefix(result["best_checkpoint"])
@@ -44,7 +44,7 @@ def test_compile_callback_trains_and_keeps_checkpoint_names(tiny_args: list[str]
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_gpu_bf16_channels_last_image_training(tmp_path: Path) -> None:
-    from datamodules.synthetic_faces import make_face_demo
+    from datamodules.synthetic.faces import make_face_demo
 
     manifest = make_face_demo(tmp_path / "faces", images_per_class=40, size=96, classes=("happy", "sad", "neutral"))
     result = run_training([
@@ -60,5 +60,5 @@ def test_gpu_bf16_channels_last_image_training(tmp_path: Path) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_gpu_compiled_bf16_sequence_training(tiny_args: list[str]) -> None:
     result = run_training([*tiny_args, "--trainer.accelerator", "gpu", "--trainer.precision", "bf16-mixed",
-                           "--trainer.callbacks+=facedep.callbacks.CompileModel"])
+                           "--trainer.callbacks+=facedep.experiment.callbacks.CompileModel"])
     _no_compiled_prefix(result["best_checkpoint"])

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from facedep.cli import FacedepCLI
-from facedep.config_hints import hints_for_args
+from facedep.experiment.cli import FacedepCLI
+from facedep.experiment.config_hints import hints_for_args
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from facedep.cross_validate import cross_validate
+from facedep.experiment.cross_validate import cross_validate
 
 ROOT = Path(__file__).resolve().parents[1]
 

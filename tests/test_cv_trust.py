@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facedep.compare import compare_models, write_table
-from facedep.cross_validate import DesignError, cross_validate, main
-from facedep.predictions import read_level_predictions, write_level_predictions
-from facedep.report import FoldResult, LevelPredictions, format_metrics_table, summarize_folds, write_report
+from facedep.experiment.compare import compare_models, write_table
+from facedep.experiment.cross_validate import DesignError, cross_validate, main
+from facedep.evaluation.predictions import read_level_predictions, write_level_predictions
+from facedep.evaluation.report import FoldResult, LevelPredictions, format_metrics_table, summarize_folds, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "configs" / "tests" / "tiny.yaml")

@@ -20,7 +20,7 @@ def test_two_process_ddp_matches_one_process(demo_manifest: Path, tmp_path: Path
     extra = tmp_path / "ddp.yaml"
     extra.write_text(
         "trainer:\n  strategy: ddp\n  devices: 2\n  accelerator: cpu\n"
-        "  callbacks:\n    - class_path: facedep.callbacks.SampleAudit\n"
+        "  callbacks:\n    - class_path: facedep.experiment.callbacks.SampleAudit\n"
     )
     command = [
         sys.executable, str(ROOT / "scripts" / "train.py"),

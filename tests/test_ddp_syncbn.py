@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from facedep.cli import FacedepCLI
+from facedep.experiment.cli import FacedepCLI
 
 ROOT = Path(__file__).resolve().parents[1]
 DDP = ROOT / "configs" / "trainer" / "ddp.yaml"
@@ -78,7 +78,7 @@ def test_lightning_sync_batchnorm_keeps_timm_norm_act_layers() -> None:
 def test_timm_sync_batchnorm_plugin_keeps_norm_act_layers_and_reverts(demo_manifest: Path, tmp_path: Path) -> None:
     import timm
 
-    from facedep.sync_batchnorm import TimmSyncBatchNorm
+    from facedep.experiment.sync_batchnorm import TimmSyncBatchNorm
 
     net = timm.create_model("test_efficientnet", num_classes=2).eval()
     x = torch.randn(2, 3, 32, 32)
@@ -92,7 +92,7 @@ def test_timm_sync_batchnorm_plugin_keeps_norm_act_layers_and_reverts(demo_manif
 
     cli = FacedepCLI(args=[
         "--config", str(ROOT / "configs/tests/tiny.yaml"), "--config", str(DDP),
-        "--trainer.sync_batchnorm", "true", "--trainer.plugins", '[{"class_path": "facedep.sync_batchnorm.TimmSyncBatchNorm"}]',
+        "--trainer.sync_batchnorm", "true", "--trainer.plugins", '[{"class_path": "facedep.experiment.sync_batchnorm.TimmSyncBatchNorm"}]',
         "--trainer.accelerator", "cpu", "--trainer.devices", "1", "--trainer.precision", "32-true",
         "--data.init_args.manifest", str(demo_manifest), "--run.output_dir", str(tmp_path / "runs"),
     ])

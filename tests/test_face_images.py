@@ -14,7 +14,7 @@ import datamodules.images as images_module
 from datamodules import FaceImageDataModule
 from datamodules.images import crop_box, decode_image, resize_image
 from datamodules.manifest import load_manifest, write_manifest
-from datamodules.synthetic_faces import make_face_demo
+from datamodules.synthetic.faces import make_face_demo
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*num_workers", "ignore:.*identity leakage", "ignore:converted image")
 

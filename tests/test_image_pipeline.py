@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from datamodules.synthetic_faces import make_face_demo
-from facedep.train import run_training
+from datamodules.synthetic.faces import make_face_demo
+from facedep.experiment.train import run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def test_hybrid_trains_and_its_checkpoint_predicts_on_a_real_video(face_manifest
     assert {"test/subject/macro_f1", "test/window/auroc"} <= set(result["test"])
     assert list((tmp_path / "cache" / "face-images").glob("*.npy"))  # decoded once, memory-mapped
 
-    from facedep.predict import main as predict
+    from facedep.inference.predict import main as predict
 
     out = tmp_path / "predict"
     assert predict(["--ckpt", result["best_checkpoint"], str(realdata / "pyfeat" / "single_face.mp4"), "--out", str(out), "--headless"]) == 0

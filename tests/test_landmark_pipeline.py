@@ -9,8 +9,8 @@ import pytest
 
 from datamodules.landmarks import LandmarkDataModule
 from datamodules.preprocessing.pseudo_images import frame_images
-from datamodules.synthetic_landmarks import make_landmark_demo
-from facedep.train import run_training
+from datamodules.synthetic.landmarks import make_landmark_demo
+from facedep.experiment.train import run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 

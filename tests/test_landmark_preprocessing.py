@@ -19,7 +19,7 @@ from datamodules.preprocessing.normalize import (
     scale_by_interocular,
 )
 from datamodules.preprocessing.pseudo_images import first_frames, frame_images, temporal_image
-from datamodules.synthetic_landmarks import face_template, rotation_matrices
+from datamodules.synthetic.landmarks import face_template, rotation_matrices
 
 
 def _rotate(points: np.ndarray, angles: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""facedep.predict: smoothing, checkpoint loading and refusals, and runs on real images and videos."""
+"""facedep.inference.predict: smoothing, checkpoint loading and refusals, and runs on real images and videos."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import torch
 
-from facedep import predict
-from facedep.predict import PredictError, check_supported, main, smooth_scores
+from facedep.inference import predict
+from facedep.inference.predict import PredictError, check_supported, main, smooth_scores
 from video_helpers import count_frames, save_untrained_checkpoint, video_fps
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -15,8 +15,8 @@ import torch
 
 from datamodules.io.landmarks import read_landmark_file, save_landmarks
 from datamodules.landmarks import LandmarkDataModule
-from facedep import predict_landmarks
-from facedep.predict import CSV_COLUMNS, main, smooth_scores
+from facedep.inference import predict_landmarks
+from facedep.inference.predict import CSV_COLUMNS, main, smooth_scores
 from video_helpers import count_frames, save_untrained_checkpoint, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,8 +28,8 @@ GAP = slice(20, 27)  # frames marked "no face" in the test npz
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Synthetic OpenFace landmark demo, a 1-epoch temporal ImageCNN checkpoint trained on it, and npz files."""
-    from datamodules.synthetic_landmarks import make_landmark_demo
-    from facedep.train import run_training
+    from datamodules.synthetic.landmarks import make_landmark_demo
+    from facedep.experiment.train import run_training
 
     root = tmp_path_factory.mktemp("lmk-predict")
     manifest = make_landmark_demo(root / "data", num_subjects=6, sessions_per_subject=1, frames=(60, 90),

@@ -13,8 +13,8 @@ import pytest
 import torch
 import yaml
 
-from facedep.privacy import PrivateCheckpointPaths, RunPrivacy, load_salt, pseudonym, relative_to
-from facedep.train import run_training
+from facedep.experiment.privacy import PrivateCheckpointPaths, RunPrivacy, load_salt, pseudonym, relative_to
+from facedep.experiment.train import run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA_CONFIGS = ("au/daic_woz_gru.yaml", "au/opendbm_inception.yaml", "au/severity_mlp.yaml",
@@ -74,7 +74,7 @@ def test_checkpoint_callback_paths_saved_relative_and_resolved_back(tmp_path: Pa
 def test_run_privacy_from_config_salt_file_default_and_missing_manifest(tmp_path: Path) -> None:
     from jsonargparse import Namespace
 
-    from facedep.cli import run_privacy
+    from facedep.experiment.cli import run_privacy
 
     config = Namespace(run=Namespace(privacy=True, output_dir=str(tmp_path / "runs"), name="cv/fold0", salt_file=None),
                        data=Namespace(init_args=Namespace(manifest=str(tmp_path / "d" / "m.csv"))))
@@ -91,7 +91,7 @@ def test_run_privacy_from_config_salt_file_default_and_missing_manifest(tmp_path
 
 
 def test_wandb_dryrun_environment_means_offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    from facedep.tracking import resolve_wandb_mode
+    from facedep.experiment.tracking import resolve_wandb_mode
 
     monkeypatch.setenv("WANDB_MODE", "dryrun")  # what Lightning's WandbLogger leaves after an offline run
     assert resolve_wandb_mode("auto") == "offline" and resolve_wandb_mode("disabled") == "disabled"
@@ -164,7 +164,7 @@ def test_private_run_folder_has_no_absolute_path_host_or_subject_id(
     salt = load_salt(tmp_path / "runs" / ".privacy_salt")
     assert sorted(table["subject"]) == sorted(pseudonym(s, salt) for s in subjects)
 
-    from facedep.video_pipeline import load_sequence_classifier
+    from facedep.inference.video_pipeline import load_sequence_classifier
 
     classifier = load_sequence_classifier(run_dir / metrics["best_checkpoint"])  # needs channels and window, not paths
     assert classifier.window == 32 and len(classifier.channels) == 17
@@ -188,7 +188,7 @@ def test_without_privacy_run_folder_keeps_absolute_paths_and_ids(
 def test_cross_validation_folds_share_pseudonyms_and_report_relative_runs(
     demo_manifest: Path, tmp_path: Path
 ) -> None:
-    from facedep.cross_validate import cross_validate
+    from facedep.experiment.cross_validate import cross_validate
 
     overrides = ["--data.init_args.manifest", str(demo_manifest), "--run.output_dir", str(tmp_path / "runs"),
                  "--run.name", "cv", "--trainer.max_epochs", "1", "--tracking.wandb", "offline", "--run.privacy", "true"]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facedep.regression_summary import markdown_lines, pooled_from_runs, pooled_regression, regression_metrics
+from facedep.evaluation.regression_summary import markdown_lines, pooled_from_runs, pooled_regression, regression_metrics
 
 
 def test_metrics_match_hand_computed_values() -> None:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
-from facedep.bootstrap import bootstrap_ci
-from facedep.classification_metrics import (
+from facedep.evaluation.bootstrap import bootstrap_ci
+from facedep.evaluation.classification_metrics import (
     FAST_METRICS,
     METRIC_NAMES,
     accuracy,
@@ -20,7 +20,7 @@ from facedep.classification_metrics import (
     confusion,
     macro_f1,
 )
-from facedep.report import (
+from facedep.evaluation.report import (
     FoldResult,
     LevelPredictions,
     format_metrics_table,

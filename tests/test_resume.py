@@ -15,8 +15,8 @@ import torch
 import yaml
 
 from datamodules.output_folder import OutputFolderError, check_output_folder
-from facedep.resume import ResumeError, check_resume, run_changes
-from facedep.train import main
+from facedep.experiment.resume import ResumeError, check_resume, run_changes
+from facedep.experiment.train import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,7 +160,7 @@ def test_extract_landmarks_unwritable_out_gives_one_line(tmp_path: Path, capsys)
 
 
 def test_appending_csv_logger_keeps_rows_and_adds_a_new_column(tmp_path: Path) -> None:
-    from facedep.tracking import AppendingCSVLogger
+    from facedep.experiment.tracking import AppendingCSVLogger
 
     (tmp_path / "metrics.csv").write_text("epoch,step,val/loss\n0,4,0.75\n")
     logger = AppendingCSVLogger(save_dir=str(tmp_path), name="", version="")

@@ -13,9 +13,9 @@ from sklearn.linear_model import RidgeClassifierCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from baselines import MiniRocket, Rocket
-from baselines.minirocket import INDICES, fit_dilations, kernel_weights, quantiles
-from baselines.rocket import apply_kernels_numpy, sample_kernels, znormalise
+from facedep.baselines import MiniRocket, Rocket
+from facedep.baselines.minirocket import INDICES, fit_dilations, kernel_weights, quantiles
+from facedep.baselines.rocket import apply_kernels_numpy, sample_kernels, znormalise
 
 try:
     import aeon  # noqa: F401
@@ -144,7 +144,7 @@ def test_minirocket_shapes_determinism_and_errors() -> None:
 
 
 def test_minirocket_ppv_chunking_is_exact() -> None:
-    from baselines.minirocket import ppv
+    from facedep.baselines.minirocket import ppv
 
     c, biases = torch.randn(5, 84, 40), torch.randn(84, 7)
     crop = torch.arange(84) % 2 == 1  # odd kernels skip 16 steps at each end

@@ -14,7 +14,7 @@ from scipy.stats import pearsonr
 from sklearn.metrics import r2_score
 
 from datamodules.hrm_sequences import HRMSequenceDataModule, build_hrm_manifest
-from datamodules.synthetic_au_faces import make_au_face_demo
+from datamodules.synthetic.au_faces import make_au_face_demo
 from lightning_modules.nets import RecurrentNet
 from lightning_modules.sequence_regressor import SequenceRegressor, regression_metrics, three_levels
 
@@ -64,7 +64,7 @@ def test_model_checks_and_default_net() -> None:
 
 
 def test_cli_run_writes_metrics_and_tables(tmp_path: Path) -> None:
-    from facedep.train import run_training
+    from facedep.experiment.train import run_training
 
     manifest = hrm_manifest(tmp_path / "hrm", subjects=12, frames=40)
     result = run_training([
@@ -109,7 +109,7 @@ def test_learning_beats_the_mean_predictor(tmp_path: Path) -> None:
 
 def test_cross_validation_summarises_regression_folds(tmp_path: Path) -> None:
     """cross_validate takes the regressor's own tables: the summary is the logged test metrics per fold."""
-    from facedep.cross_validate import cross_validate
+    from facedep.experiment.cross_validate import cross_validate
 
     manifest = hrm_manifest(tmp_path / "hrm", subjects=9, frames=30)
     summary = cross_validate(str(CONFIG), 3, [

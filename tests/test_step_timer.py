@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from facedep.step_timer import StepTimer
+from facedep.experiment.step_timer import StepTimer
 
 
 class SleepyData(torch.utils.data.Dataset):

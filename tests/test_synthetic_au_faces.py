@@ -13,11 +13,11 @@ import pytest
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import cross_val_score
 
-from datamodules.synthetic import main
-from datamodules.synthetic_au_faces import (
+from datamodules.synthetic.openface_demo import main
+from datamodules.synthetic.au_faces import (
     DEMO_AUS, DRAWN_AUS, EXCLUSIVE, SIDED_AUS, au_region, draw_au_face, make_au_face_demo, simulate_subject,
 )
-from datamodules.synthetic_au_video import make_au_video_demo, render_au_video, video_identity
+from datamodules.synthetic.au_video import make_au_video_demo, render_au_video, video_identity
 
 HRM_HEADER = (
     "frame,AU1,AU2,AU4,AU5,AU6,AU7,AU43,AU8,AU9,AU10,AU12,AU13,AU14,AU15,AU16,AU17,AU18,AD19,AU20,AU21,AU22,"

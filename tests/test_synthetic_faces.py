@@ -10,7 +10,7 @@ import pytest
 
 from datamodules.io.affectnet import read_affectnet_folders
 from datamodules.manifest import load_manifest
-from datamodules.synthetic_faces import EXPRESSIONS, _mouth_curves, draw_face, make_face_demo
+from datamodules.synthetic.faces import EXPRESSIONS, _mouth_curves, draw_face, make_face_demo
 
 
 def _files(root: Path) -> dict[str, bytes]:

@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from datamodules.io.frame_table import read_header
 from datamodules.io.landmarks import read_landmark_file, read_openface_landmarks
 from datamodules.preprocessing.normalize import EYE_INDICES, interocular_distance, normalize_sequence
-from datamodules.synthetic_landmarks import (
+from datamodules.synthetic.landmarks import (
     COLUMNS,
     face_template,
     group_features,

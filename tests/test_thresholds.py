@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.metrics import f1_score, roc_auc_score
 
-from facedep.train import run_training
+from facedep.experiment.train import run_training
 from report_helpers import assert_report_matches_metrics_json
 from lightning_modules.thresholds import CANDIDATES, best_threshold, macro_f1_per_threshold, shift_to_threshold
 

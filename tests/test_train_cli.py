@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from facedep.train import run_training
+from facedep.experiment.train import run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ decode, ...) after one warm-up epoch each (worker start-up, page cache); medians
 
 Input: ``--data`` (a manifest, or a folder holding ``manifest.csv``, e.g. from
 ``scripts/make_demo_data.py --modality faces``), else ``--images`` drawn faces with face boxes
-(``datamodules.synthetic_faces.make_face_demo``) in a temporary folder.
+(``datamodules.synthetic.faces.make_face_demo``) in a temporary folder.
 
 Example:
     >>> import argparse
@@ -110,7 +110,7 @@ def resolve_manifest(args: argparse.Namespace, tmp: Path) -> tuple[Path, bool]:
     if args.data:
         path = Path(args.data)
         return (path / "manifest.csv" if path.is_dir() else path), False
-    from datamodules.synthetic_faces import make_face_demo
+    from datamodules.synthetic.faces import make_face_demo
 
     per_class = max(2, math.ceil(args.images / 4))
     return make_face_demo(tmp / "faces", images_per_class=per_class, size=args.source_size, seed=args.seed,

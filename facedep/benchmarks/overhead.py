@@ -108,7 +108,7 @@ def make_net_factory(name: str) -> functools.partial:
 def make_image_datamodule(root: Path, args: argparse.Namespace):  # noqa: ANN201
     """``--data`` (or drawn faces under ``root``) -> ``FaceImageDataModule`` (uint8 batches) after ``setup("fit")``."""
     from datamodules.images import FaceImageDataModule
-    from datamodules.synthetic_faces import make_face_demo
+    from datamodules.synthetic.faces import make_face_demo
 
     manifest = args.data or make_face_demo(root / "faces", images_per_class=max(2, args.images // 4),
                                            size=args.image_size, seed=args.seed)
@@ -123,7 +123,7 @@ def make_datamodule(root: Path, subjects: int, frames: tuple[int, int], batch_si
                     workers: int = 0):  # noqa: ANN201
     """Synthetic OpenFace demo under ``root`` -> ``AUSequenceDataModule`` after ``setup("fit")``."""
     from datamodules.au_sequence import AUSequenceDataModule
-    from datamodules.synthetic import make_openface_demo
+    from datamodules.synthetic.openface_demo import make_openface_demo
 
     manifest = make_openface_demo(root / "demo", num_subjects=subjects, frames=tuple(frames), effect_size=1.0, seed=seed)
     folds = max(2, min(5, subjects // 4))

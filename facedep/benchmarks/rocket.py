@@ -76,7 +76,7 @@ def timed_rate(transform: object, x: np.ndarray, warmup: int, repeats: int) -> f
 def benchmark_ours(kind: str, x: np.ndarray, kernels: int, device: str | None, warmup: int = 8,
                    repeats: int = 1, batch_size: int = 256, seed: int = 0) -> float:
     """Series per second of our ``kind`` (``rocket`` or ``minirocket``) transform."""
-    from baselines import MiniRocket, Rocket
+    from facedep.baselines import MiniRocket, Rocket
 
     if kind == "rocket":
         transform = Rocket(num_kernels=kernels, seed=seed, device=device, batch_size=batch_size)

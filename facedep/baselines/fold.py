@@ -1,0 +1,81 @@
+"""One fold of a classic baseline under exactly the deep models' protocol.
+
+The same config, DataModule, subject-level fold, training-only scaler and windows as
+``scripts/train.py``; the model is a scikit-learn pipeline fitted on the training windows and
+scored on the test windows; predictions are aggregated to video and subject level and written in
+the same files (``metrics.json``, ``predictions_test_<level>.csv``, ``data_report.json``). When the
+config's model tunes a decision threshold (``model.init_args.tune_threshold: true``, binary), the
+baseline tunes its own on the validation subjects in the same way and decides at it everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import torch
+
+from facedep.baselines.classic import make_classic_model, scores
+from facedep.evaluation.classification_metrics import compute_metrics
+from facedep.experiment.cli import FacedepCLI
+from facedep.evaluation.predictions import write_level_predictions
+from lightning_modules.aggregation import three_levels
+from lightning_modules.thresholds import best_threshold
+
+
+def run_classic_fold(args: list[str], model_name: str, **model_kwargs: object) -> dict:
+    """Fit ``model_name`` on one fold described by training ``args``; returns the run's ``metrics.json``."""
+    started = time.perf_counter()
+    cli = FacedepCLI(args=args + ["--tracking.wandb", "disabled", "--trainer.logger", "false"])
+    datamodule, run_dir = cli.datamodule, cli.run_dir
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    train, test = datamodule.datasets["train"].arrays(), datamodule.datasets["test"].arrays()
+    model = make_classic_model(model_name, seed=int(cli.config["seed_everything"] or 0), **model_kwargs)
+    model.fit(train["x"], train["y"])
+    levels = _scored_levels(model, test, datamodule.num_classes)
+    threshold = _validation_threshold(cli, model, datamodule)
+    test_metrics = {
+        f"test/{level}/{name}": value
+        for level, pred in levels.items()
+        for name, value in compute_metrics(pred["y"].numpy(), pred["probs"].numpy(), datamodule.num_classes, threshold=threshold).items()
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    privacy = cli.privacy
+    datamodule.write_report(run_dir / "data_report.json")
+    names = datamodule.sample_names()
+    if privacy is not None:
+        privacy.scrub_json_file(run_dir / "data_report.json")
+        names = privacy.sample_names(names)
+    written = write_level_predictions(levels, names, datamodule.class_names, "test", run_dir, threshold=threshold)
+    result = {
+        "run_dir": str(run_dir),
+        "model": model_name,
+        "decision_threshold": threshold,
+        "test": {k: float(v) for k, v in test_metrics.items() if np.isfinite(v)},
+        "class_names": datamodule.class_names,
+        "data": datamodule.data_report,
+        "predictions": {k: str(v) for k, v in written.items()},
+        "total_seconds": round(time.perf_counter() - started, 2),
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(privacy.scrub(result) if privacy is not None else result, indent=2))
+    return result
+
+
+def _scored_levels(model: object, arrays: dict[str, np.ndarray], num_classes: int) -> dict[str, dict[str, torch.Tensor]]:
+    """The model's class probabilities on ``arrays`` windows, aggregated to window, video and subject level."""
+    probs = torch.from_numpy(scores(model, arrays["x"], num_classes))
+    return three_levels(probs, *(torch.from_numpy(arrays[k]) for k in ("y", "video", "subject")), torch.arange(len(probs)))
+
+
+def _validation_threshold(cli: FacedepCLI, model: object, datamodule: object) -> float | None:
+    """The macro-F1-best threshold on the validation subjects when the config's model tunes one, else None (argmax)."""
+    init_args = cli.config["model"].get("init_args") or {}
+    if not init_args.get("tune_threshold") or datamodule.num_classes != 2:
+        return None
+    val = datamodule.datasets["val"].arrays()
+    if len(val["y"]) == 0:
+        raise ValueError(f"{cli.run_dir}: tune_threshold needs validation subjects, the validation split is empty")
+    chosen = _scored_levels(model, val, 2)[init_args.get("threshold_level", "subject")]
+    return best_threshold(chosen["probs"][:, 1], chosen["y"])

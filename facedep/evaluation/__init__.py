@@ -1,0 +1,1 @@
+"""Evaluation: classification metrics, bootstrap CIs, prediction tables, cross-validation reports."""

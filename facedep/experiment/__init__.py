@@ -1,0 +1,2 @@
+"""The experiment: command line (LightningCLI), training, cross-validation, model comparison, tracking,
+resume, run privacy, callbacks."""

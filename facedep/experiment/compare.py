@@ -1,0 +1,117 @@
+"""Table V of the seed study for any manifest: classic and deep models under one protocol.
+
+Every model runs the same subject-level k-fold (same config, same folds, scaler fitted on
+training subjects only) and gets its own cross-validation report; one table compares them. A fixed
+split (``split: column``) is run once per seed instead (``--seeds 0 1 2``): mean ± std over seeds.
+The table uses each run's decision rule (a threshold tuned on validation where the config tunes one)
+and says so when the data names no subject (identity leakage: the unit is a frame).
+
+Example:
+    python scripts/compare_models.py --config configs/demo.yaml --folds 5
+    # -> runs/<name>-compare/<model>/report.md for each model, and runs/<name>-compare/table.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+from pathlib import Path
+
+from facedep.experiment.cross_validate import DesignError, arg_value, check_design, config_value, cross_validate
+from facedep.evaluation.report import fmt_mean_std, leakage_note, level_label, runs_label
+
+DEEP_MODELS: dict[str, list[str]] = {
+    "inception_time": ["--model.init_args.net", "lightning_modules.nets.InceptionTime"],
+    "lstm": [
+        "--model.init_args.net", "lightning_modules.nets.RecurrentNet",
+        "--model.init_args.net.init_args.cell", "lstm",
+        "--model.init_args.net.init_args.hidden_size", "64",
+    ],
+}
+"""Deep models: overrides applied on top of the config (its other net settings are kept where valid)."""
+CLASSIC = ("rocket_lr", "rocket_ridge", "minirocket_ridge", "boosting")
+DEFAULT_MODELS = ("rocket_lr", "rocket_ridge", "inception_time", "lstm", "boosting")
+TABLE_METRICS = (("window", "accuracy"), ("subject", "accuracy"), ("subject", "macro_f1"), ("subject", "auroc"))
+
+
+def compare_models(
+    config: str,
+    folds: int,
+    models: list[str],
+    overrides: list[str],
+    n_boot: int = 1000,
+    num_kernels: int = 10_000,
+    seeds: list[int] | None = None,
+) -> dict:
+    """Cross-validate every model in ``models`` (or run each ``seeds`` times on a fixed split); returns
+    ``{model: summary}`` and writes ``table.{md,json}``. The design is checked before any model trains."""
+    unknown = [m for m in models if m not in CLASSIC and m not in DEEP_MODELS]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(CLASSIC + tuple(DEEP_MODELS))}")
+    check_design(config, overrides, seeds)
+    name = arg_value(overrides, "--run.name", config_value(config, "run", "name", "run"))
+    output_dir = arg_value(overrides, "--run.output_dir", config_value(config, "run", "output_dir", "runs"))
+    root = Path(output_dir) / f"{name}-compare"
+    summaries = {}
+    for model in models:
+        args = overrides + ["--run.output_dir", str(root), "--run.name", model]
+        if model in CLASSIC:
+            from facedep.baselines.fold import run_classic_fold
+
+            kwargs = {"num_kernels": num_kernels} if "rocket" in model else {}
+            runner = functools.partial(run_classic_fold, model_name=model, **kwargs)
+            summaries[model] = cross_validate(config, folds, args, n_boot, runner=runner, title=f"{model} ({name})", seeds=seeds)
+        else:
+            summaries[model] = cross_validate(config, folds, args + DEEP_MODELS[model], n_boot, title=f"{model} ({name})", seeds=seeds)
+    table = write_table(summaries, root)
+    print(table)
+    return summaries
+
+
+def write_table(summaries: dict[str, dict], root: Path) -> str:
+    """Markdown table (mean ± std over folds or seeds) in ``root/table.md`` and the numbers in ``table.json``.
+
+    The heading names the design and the unit (frames when the data names no subject, with the
+    leakage warning); a model whose runs decided at tuned thresholds is marked, the thresholds in its report.
+    """
+    first = next(iter(summaries.values()))
+    header = ["model"] + [f"{level_label(first, level)} {metric}" for level, metric in TABLE_METRICS] + ["decision", "seconds"]
+    unit = "Frame-level (no subject ids)" if first.get("identity_leakage") else "Subject-level"
+    design = runs_label(first)
+    over = "seeds" if first.get("design") == "seeds" else "folds"
+    lines = [f"{unit} evaluation, {design} (mean ± std over {over})", ""]
+    note = leakage_note(first)
+    lines += [note, ""] if note else []
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    numbers = {}
+    for model, summary in summaries.items():
+        cells = [fmt_mean_std(summary["levels"][level]["metrics"].get(metric)) for level, metric in TABLE_METRICS]
+        decision = summary.get("decision", {}).get("rule", "argmax")
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {decision} | {summary.get('seconds', '')} |")
+        numbers[model] = {f"{level}/{metric}": summary["levels"][level]["metrics"].get(metric) for level, metric in TABLE_METRICS}
+        numbers[model].update(decision=summary.get("decision"), design=summary.get("design"),
+                              identity_leakage=summary.get("identity_leakage", False), unit=summary.get("unit", "subject"))
+    text = "\n".join(lines) + "\n"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "table.md").write_text(text)
+    (root / "table.json").write_text(json.dumps(numbers, indent=2))
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="Training config (YAML) naming the data.")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="Fixed split (split: column) only: run every model once per seed (mean ± std over seeds).")
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
+                        help=f"Any of {', '.join(CLASSIC + tuple(DEEP_MODELS))}.")
+    parser.add_argument("--num-kernels", type=int, default=10_000, help="ROCKET kernels / MiniRocket features.")
+    parser.add_argument("--n-boot", type=int, default=1000)
+    known, overrides = parser.parse_known_args(argv)
+    try:
+        compare_models(known.config, known.folds, known.models, overrides, known.n_boot, known.num_kernels, known.seeds)
+    except DesignError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    return 0

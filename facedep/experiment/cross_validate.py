@@ -1,0 +1,210 @@
+"""Subject-level k-fold cross-validation: one training run per fold, then one report.
+
+A config with a fixed split (``split: column``, e.g. DAIC-WOZ's official partition) is not
+cross-validated (k folds would train the same partition k times and count each test subject k
+times); it is trained once per seed instead (``--seeds``), and the report gives mean ± std over
+seeds with each test subject counted once in every pooled statistic.
+
+Example:
+    python scripts/cross_validate.py --config configs/demo.yaml --folds 5
+    # -> runs/<name>/fold0..fold4/ and runs/<name>/report.{md,json}, confusion_*.png, roc_*.png
+    python scripts/cross_validate.py --config configs/au/daic_woz_gru.yaml --seeds 0 1 2 3 4
+    # -> runs/<name>/seed0..seed4/ and runs/<name>/report.{md,json}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from facedep.evaluation.predictions import read_level_predictions
+from facedep.evaluation.regression_summary import markdown_lines, pooled_from_runs
+from facedep.evaluation.report import LEVELS, FoldResult, format_metrics_table, format_trainer_table, summarize_folds, write_report
+from facedep.experiment.privacy import relative_to
+from facedep.experiment.tracking import resolve_wandb_mode, wandb_settings
+from facedep.experiment.train import run_training
+
+console = Console()
+
+
+def arg_value(args: list[str], key: str, default: str) -> str:
+    """Value of ``--key VALUE`` or ``--key=VALUE`` in ``args`` (last one wins)."""
+    value = default
+    for i, arg in enumerate(args):
+        if arg == key and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(key + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def config_value(config: str | None, section: str, key: str, default: str) -> str:
+    if not config:
+        return default
+    from omegaconf import OmegaConf
+
+    return str(OmegaConf.select(OmegaConf.load(config), f"{section}.{key}", default=default))
+
+
+def resolved_data_args(config: str | None, overrides: list[str]) -> dict[str, Any]:
+    """The DataModule's ``init_args`` after the config(s) and every override, parsed as training would parse
+    them (defaults included), without building anything."""
+    from facedep.experiment.cli import FacedepCLI
+
+    class _ParseOnly(FacedepCLI):
+        def _set_seed(self) -> None:  # parsing only: leave the global seed alone
+            pass
+
+        def instantiate_classes(self) -> None:
+            pass
+
+    parsed = _ParseOnly(args=(["--config", config] if config else []) + list(overrides)).config
+    return dict(parsed["data"].get("init_args") or {})
+
+
+class DesignError(ValueError):
+    """The evaluation design does not fit the split (k-fold on a fixed split, seeds on k-fold)."""
+
+
+def check_design(config: str | None, overrides: list[str], seeds: Sequence[int] | None) -> dict[str, Any]:
+    """Refuse k-fold on a fixed split and seeds on k-fold splits, before any training; returns the data init_args.
+
+    Example:
+        >>> check_design("configs/au/daic_woz_gru.yaml", [], None)  # doctest: +SKIP
+        Traceback (most recent call last):
+        facedep.experiment.cross_validate.DesignError: ... --seeds 0 1 2 3 4 ...
+    """
+    data = resolved_data_args(config, overrides)
+    split = data.get("split", "kfold")
+    where = f"{config or 'the command line'} (resolved data.init_args.split = {split!r})"
+    if seeds is None and split == "column":
+        raise DesignError(
+            f"{where}: a fixed split (the manifest's split column) cannot be cross-validated: every fold would train "
+            "and test the same partition and count each test subject once per fold. Evaluate it with repeated "
+            "seeds instead: --seeds 0 1 2 3 4 (mean ± std over seeds, each test subject counted once)."
+        )
+    if seeds is not None and split != "column":
+        raise DesignError(f"{where}: --seeds repeats one fixed split (split: column); for k-fold splits use --folds K")
+    if seeds is not None and len(set(seeds)) != len(seeds):
+        raise DesignError(f"--seeds must be distinct, got {list(seeds)}")
+    return data
+
+
+def _run_plan(config: str | None, folds: int, overrides: list[str], seeds: Sequence[int] | None, name: str) -> list[tuple[int, list[str]]]:
+    """``(fold or seed, run-specific arguments)`` of every run: one per fold, or one per seed of the fixed split."""
+    data = check_design(config, overrides, seeds)
+    if seeds is None:
+        return [(fold, ["--data.init_args.fold", str(fold), "--data.init_args.num_folds", str(folds),
+                        "--run.name", f"{name}/fold{fold}"]) for fold in range(folds)]
+
+    def seed_args(seed: int) -> list[str]:
+        data_seed = ["--data.init_args.seed", str(seed)] if "seed" in data else []
+        return ["--seed_everything", str(seed), *data_seed, "--run.name", f"{name}/seed{seed}"]
+
+    return [(seed, seed_args(seed)) for seed in seeds]
+
+
+def cross_validate(
+    config: str | None,
+    folds: int,
+    overrides: list[str],
+    n_boot: int = 1000,
+    runner: Callable[[list[str]], dict] = run_training,
+    title: str | None = None,
+    seeds: Sequence[int] | None = None,
+) -> dict:
+    """Train fold 0..K-1 (each fold's test subjects are held out), then summarise and write the report.
+
+    With ``seeds`` the config must have a fixed split (``split: column``): it is trained once per seed
+    (``seed_everything`` and the data seed) and summarised over seeds; k-fold on a fixed split is refused
+    before any training. ``runner`` runs one fold from training arguments and returns its ``metrics.json``
+    content (:func:`facedep.experiment.train.run_training` for deep models, a classic baseline's fold runner otherwise).
+    """
+    name = arg_value(overrides, "--run.name", config_value(config, "run", "name", "run"))
+    output_dir = arg_value(overrides, "--run.output_dir", config_value(config, "run", "output_dir", "runs"))
+    project = arg_value(overrides, "--tracking.project", config_value(config, "tracking", "project", "facedep"))
+    wandb_mode = arg_value(overrides, "--tracking.wandb", config_value(config, "tracking", "wandb", "auto"))
+    private = arg_value(overrides, "--run.privacy", config_value(config, "run", "privacy", "false")).lower() in ("true", "yes", "1")
+    plan = _run_plan(config, folds, overrides, seeds, name)
+    word = "seed" if seeds is not None else "fold"
+    cv_dir = Path(output_dir) / name
+    started = time.perf_counter()
+    results: list[FoldResult] = []
+    class_names: list[str] = []
+    fold_metrics = []
+    for position, (fold, run_args) in enumerate(plan):
+        console.rule(f"{word} {fold} ({position + 1}/{len(plan)})")
+        args = (["--config", config] if config else []) + overrides + run_args + ["--run.output_dir", output_dir]
+        metrics = runner(args)
+        class_names = metrics["class_names"]
+        fold_metrics.append(metrics)
+        predictions = metrics.get("predictions", {})
+        # A model that writes its own tables (regression, multi-label) has no class probabilities to
+        # pool: its fold summary is the test metrics it logged (metrics.json "test").
+        own_tables = any(key not in LEVELS for key in predictions)
+        levels = {} if own_tables else read_level_predictions(predictions)
+        if not levels and not own_tables:
+            raise RuntimeError(f"{word} {fold} wrote no test predictions ({metrics['run_dir']})")
+        results.append(FoldResult(fold=fold, predictions=levels, metrics=metrics.get("test"), data=metrics.get("data")))
+    summary = summarize_folds(results, class_names, n_boot=n_boot, design="seeds" if seeds is not None else "folds")
+    if not summary["levels"]:  # a regressor's tables: pooled MAE / RMSE / r with bootstrap CIs
+        pooled = pooled_from_runs([m.get("predictions", {}) for m in fold_metrics], n_boot=n_boot)
+        if pooled:
+            summary["pooled_regression"] = pooled
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    summary["runs"] = [relative_to(m["run_dir"], cv_dir) if private else m["run_dir"] for m in fold_metrics]
+    config_text = Path(config).read_text() if config else None
+    paths = write_report(summary, results, class_names, cv_dir, title=title or f"Cross-validation: {name}", config_text=config_text)
+    _log_to_wandb(summary, paths, project, f"{name}-cv", cv_dir, wandb_mode, private)
+    print(format_metrics_table(summary) if summary["levels"] else format_trainer_table(summary))
+    if summary.get("pooled_regression"):
+        print("pooled over folds:\n" + "\n".join(markdown_lines(summary["pooled_regression"])))
+    if summary.get("identity_leakage"):
+        console.print("[bold red]identity leakage: the data names no subject; every 'subject' is a frame (see the report)[/]")
+    console.print(f"Report: {paths['markdown']}  ({summary['seconds']} s for {len(plan)} {word}s)")
+    return summary
+
+
+def _log_to_wandb(
+    summary: dict, paths: dict[str, Path], project: str, run_name: str, out_dir: Path, mode: str, private: bool = False
+) -> None:
+    """One tracker run for the whole cross-validation: summary metrics and the plots as images (no subject id)."""
+    mode = resolve_wandb_mode(mode)  # type: ignore[arg-type]
+    if mode == "disabled":
+        return
+    import wandb
+
+    run = wandb.init(project=project, name=run_name, dir=str(out_dir), mode=mode, job_type="cross-validation",
+                     settings=wandb_settings(private))
+    flat = {
+        f"cv/{level}/{metric}_{stat}": entry[stat]
+        for level, body in summary["levels"].items()
+        for metric, entry in body["metrics"].items()
+        for stat in ("mean", "std")
+        if entry.get(stat) is not None
+    }
+    run.summary.update(flat)
+    run.log({key: wandb.Image(str(path)) for key, path in paths.items() if str(path).endswith(".png")})
+    run.save(str(paths["markdown"]), base_path=str(out_dir), policy="now")
+    run.finish()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="Training config (YAML), as for scripts/train.py.")
+    parser.add_argument("--folds", type=int, default=5, help="Number of subject-level folds.")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="Fixed split (split: column) only: train once per seed and report mean ± std over seeds.")
+    parser.add_argument("--n-boot", type=int, default=1000, help="Bootstrap resamples for the subject-level CIs.")
+    known, overrides = parser.parse_known_args(argv)
+    try:
+        cross_validate(known.config, known.folds, overrides, n_boot=known.n_boot, seeds=known.seeds)
+    except DesignError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    return 0
