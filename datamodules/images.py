@@ -48,8 +48,8 @@ from datamodules.base import STAGES, SubjectDataModule, per_sample_subjects
 from datamodules.cache import file_digest
 from datamodules.io.affectnet import BOX_COLUMNS
 from datamodules.io.au_table import DataFormatError
+from datamodules.label_stats import class_weights_from_labels
 from datamodules.manifest import load_manifest
-from lightning_modules.losses import class_weights_from_labels
 
 CACHE_VERSION = 1
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
