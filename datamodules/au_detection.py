@@ -30,7 +30,9 @@ from pytorch_lightning.utilities import rank_zero_warn
 
 from datamodules.au_manifest import report_path
 from datamodules.base import STAGES
-from datamodules.images import FaceImageDataModule, FaceImageDataset, build_transforms
+from datamodules.image_dataset import FaceImageDataset
+from datamodules.image_transforms import build_transforms
+from datamodules.images import FaceImageDataModule
 from datamodules.io.au_table import DataFormatError
 from datamodules.io.hrm import resolve_au_subset
 from datamodules.labels import encode_labels

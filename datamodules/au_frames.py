@@ -18,10 +18,10 @@ from datamodules.au_channels import resolve_channels
 from datamodules.base import STAGES, SubjectDataModule, per_sample_subjects
 from datamodules.frame_dataset import FrameDataset
 from datamodules.io.au_table import ALL_AU_COLUMNS, DataFormatError
+from datamodules.label_stats import class_weights_from_labels
 from datamodules.labels import encode_labels
 from datamodules.manifest import load_manifest
 from datamodules.standardize import ChannelScaler
-from lightning_modules.losses import class_weights_from_labels
 
 CACHE_NAMESPACE = "au-severity-v1"
 CHUNK_ROWS = 65536

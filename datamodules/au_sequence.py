@@ -19,10 +19,10 @@ from datamodules.au_loading import FrameMaskReport, load_au_table, valid_frames
 from datamodules.au_channels import resolve_channels
 from datamodules.base import STAGES, SubjectDataModule
 from datamodules.io.au_table import DataFormatError
+from datamodules.label_stats import class_weights_from_labels
 from datamodules.manifest import load_manifest
 from datamodules.standardize import ChannelScaler
 from datamodules.window_dataset import WindowDataset
-from lightning_modules.losses import class_weights_from_labels
 
 
 class AUSequenceDataModule(SubjectDataModule):

@@ -33,9 +33,9 @@ from torch.utils.data import Dataset
 from datamodules.base import STAGES, SubjectDataModule
 from datamodules.cache import file_digest
 from datamodules.io.au_table import DataFormatError
+from datamodules.label_stats import class_weights_from_labels
 from datamodules.manifest import load_manifest
 from datamodules.window_dataset import WindowDataset
-from lightning_modules.losses import class_weights_from_labels
 
 
 def render_window(points: np.ndarray, mode: str, image_size: tuple[int, int] | None) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Classification losses: (binary) focal loss, the framework's ``ClassificationLoss``, balanced class weights.
+"""Classification losses: (binary) focal loss and the framework's ``ClassificationLoss``.
 
 ``ClassificationLoss`` keeps its class weights in a registered buffer, so they are saved in checkpoints and
 follow ``.to(device/dtype)``. With ``focal_gamma=0`` it is exactly ``F.cross_entropy`` /
@@ -6,6 +6,7 @@ follow ``.to(device/dtype)``. With ``focal_gamma=0`` it is exactly ``F.cross_ent
 
 Example:
     >>> import torch
+    >>> from datamodules.label_stats import class_weights_from_labels
     >>> loss = ClassificationLoss(num_classes=2)
     >>> loss.set_class_weights(class_weights_from_labels(torch.tensor([0, 0, 0, 1]), 2))
     >>> loss(torch.zeros(2, 2), torch.tensor([0, 1]))
@@ -14,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal
 
 import numpy as np
@@ -264,31 +264,3 @@ class ClassificationLoss(nn.Module):
             return logits.softmax(dim=-1)
         p = torch.sigmoid(_binary_logits(logits))
         return torch.stack([1.0 - p, p], dim=-1)
-
-
-def class_weights_from_labels(labels: np.ndarray | torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Balanced class weights ``N / (K * n_c)`` (as sklearn's ``"balanced"``), float32 of length ``num_classes``.
-
-    A class with no samples gets weight 0 and a warning naming its index.
-
-    Example:
-        >>> class_weights_from_labels([0, 0, 0, 1], 2)
-        tensor([0.6667, 2.0000])
-    """
-    y = torch.as_tensor(np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)).reshape(-1)
-    if y.numel() == 0:
-        raise ValueError("class_weights_from_labels: no labels given")
-    if y.is_floating_point():
-        if not torch.equal(y, y.round()):
-            raise ValueError("class_weights_from_labels: labels must be integer class indices")
-    y = y.long()
-    if (y < 0).any() or (y >= num_classes).any():
-        bad = sorted(set(y[(y < 0) | (y >= num_classes)].tolist()))
-        raise ValueError(f"class_weights_from_labels: labels {bad} outside [0, {num_classes})")
-    counts = torch.bincount(y, minlength=num_classes).double()
-    weights = torch.zeros(num_classes, dtype=torch.float64)
-    present = counts > 0
-    weights[present] = y.numel() / (num_classes * counts[present])
-    for c in torch.nonzero(~present).flatten().tolist():
-        warnings.warn(f"class_weights_from_labels: class {c} has no samples; its weight is set to 0", stacklevel=2)
-    return weights.float()

@@ -12,7 +12,7 @@ import torch
 from datamodules.au_sequence import AUSequenceDataModule
 from datamodules.io.au_table import ALL_AU_COLUMNS, INTENSITY_COLUMNS, DataFormatError
 from datamodules.io.openface import read_openface_csv
-from datamodules.synthetic.openface_demo import make_openface_csv
+from datamodules.synthetic.openface_csv import make_openface_csv
 from datamodules.windows import window_starts
 
 

@@ -23,7 +23,7 @@ from datamodules.io.openface import read_openface_csv
 from datamodules.make_manifest import main as make_manifest
 from datamodules.manifest import load_manifest
 from datamodules.splits import subject_kfold_split, validation_quota
-from datamodules.synthetic.openface_demo import make_openface_csv
+from datamodules.synthetic.openface_csv import make_openface_csv
 from datamodules.synthetic.faces import make_face_demo
 
 AU = ALL_AU_COLUMNS.index

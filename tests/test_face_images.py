@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
-import datamodules.images as images_module
+import datamodules.image_cache as image_cache_module
 from datamodules import FaceImageDataModule
-from datamodules.images import crop_box, decode_image, resize_image
+from datamodules.image_crops import crop_box, resize_image
+from datamodules.image_decoding import UnreadableImage, decode_image
+from datamodules.image_transforms import build_transforms
 from datamodules.manifest import load_manifest, write_manifest
 from datamodules.synthetic.faces import make_face_demo
 
@@ -62,7 +64,7 @@ def test_cache_is_reused_without_decoding(faces: Path, tmp_path: Path, monkeypat
     def boom(path: str) -> None:
         raise AssertionError(f"decoded {path} again")
 
-    monkeypatch.setattr(images_module, "decode_image", boom)
+    monkeypatch.setattr(image_cache_module, "decode_image", boom)
     second = _dm(faces, cache_dir=str(tmp_path), fold=1)  # another fold shares the cache
     second.prepare_data()
     second.setup("fit")
@@ -106,7 +108,7 @@ def test_decode_converts_odd_formats_and_rejects_corrupt(tmp_path: Path) -> None
     gray = decode_image(paths["gray.png"])[0]
     assert (gray[:, :, 0] == gray[:, :, 2]).all()
     for name in ("corrupt.jpg", "truncated.jpg", "empty.png"):
-        with pytest.raises(images_module.UnreadableImage):
+        with pytest.raises(UnreadableImage):
             decode_image(paths[name])
 
 
@@ -185,7 +187,7 @@ def test_augmentation_only_on_train(faces: Path) -> None:
     assert steps == ["HorizontalFlip", "Affine", "ColorJitter"]
     assert default.datasets["val"].transform is None
     with pytest.raises(ValueError, match="unknown albumentations transform 'Flipper'"):
-        images_module.build_transforms([{"name": "Flipper"}])
+        build_transforms([{"name": "Flipper"}])
 
 
 def test_normalization_from_timm(faces: Path) -> None:

@@ -1,4 +1,4 @@
-"""Tests for the synthetic OpenFace demo generator (datamodules/synthetic/openface_demo.py)."""
+"""Tests for the synthetic OpenFace demo generator (datamodules/synthetic/: openface_demo, openface_csv, au_simulation, cli)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from sklearn.preprocessing import StandardScaler
 
 from datamodules.io.au_table import ALL_AU_COLUMNS, INTENSITY_COLUMNS, PRESENCE_COLUMNS
 from datamodules.manifest import load_manifest
-from datamodules.synthetic.openface_demo import OPENFACE_COLUMNS, main, make_openface_csv, make_openface_demo
+from datamodules.synthetic.cli import main
+from datamodules.synthetic.openface_csv import OPENFACE_COLUMNS, make_openface_csv
+from datamodules.synthetic.openface_demo import make_openface_demo
 
 REAL_OPENFACE = Path("/work/shared/realdata/opendbm/subj01_timepoint01_openface.csv")
 

@@ -13,7 +13,7 @@ import pytest
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import cross_val_score
 
-from datamodules.synthetic.openface_demo import main
+from datamodules.synthetic.cli import main
 from datamodules.synthetic.au_faces import (
     DEMO_AUS, DRAWN_AUS, EXCLUSIVE, SIDED_AUS, au_region, draw_au_face, make_au_face_demo, simulate_subject,
 )

@@ -7,7 +7,7 @@ AU04->AU4, AU06->AU6, AU07->AU7, AU09->AU9, AU12, AU15, AU17, AU20, AU25, AU26->
 Not drawn, ignored: AU05, AU10, AU14, AU23, AU28, every ``_c`` column but AU45_c, and the
 non-AU columns. One seed, one person (identity); frames jitter the position slightly.
 
-:func:`make_au_video_demo` simulates subjects with :func:`datamodules.synthetic.openface_demo.demo_sessions`
+:func:`make_au_video_demo` simulates subjects with :func:`datamodules.synthetic.subjects.demo_sessions`
 (planted depression effect: AU04/AU15 up, AU12 down in the depressed group) and writes::
 
     <out>/videos/<subject>.mp4                 rendered from ...
@@ -32,7 +32,9 @@ from scipy.signal import lfilter
 
 from datamodules.io.au_table import ALL_AU_COLUMNS
 from datamodules.manifest import write_manifest
-from datamodules.synthetic.openface_demo import demo_sessions, make_openface_csv, make_subject_profile, simulate_session, write_demo_tables
+from datamodules.synthetic.au_simulation import make_subject_profile, simulate_session
+from datamodules.synthetic.openface_csv import make_openface_csv
+from datamodules.synthetic.subjects import demo_sessions, write_demo_tables
 from datamodules.synthetic.au_draw import FaceIdentity, draw_au_face, sample_identity
 
 OPENFACE_TO_DRAWN: dict[str, str] = {

@@ -37,15 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datamodules.synthetic.openface_demo import (
-    _dilate,
-    ar1_noise,
-    demo_sessions,
-    event_track,
-    failure_mask,
-    severity_multiplier,
-    write_demo_tables,
-)
+from datamodules.synthetic.noise import ar1_noise, dilate, event_track, failure_mask
+from datamodules.synthetic.subjects import demo_sessions, severity_multiplier, write_demo_tables
 
 NUM_POINTS = 68
 META_COLUMNS: tuple[str, ...] = ("frame", "face_id", "timestamp", "confidence", "success")
@@ -229,7 +222,7 @@ def simulate_landmarks(
     points += rng.normal(0.0, 1.0, size=points.shape) * np.array([0.5, 0.5, 1.5])
 
     failed = failure_mask(rng, n, failed_frame_rate)
-    shaky = _dilate(failed, before=1, after=2) & ~failed
+    shaky = dilate(failed, before=1, after=2) & ~failed
     confidence = np.clip(0.98 - np.abs(ar1_noise(rng, n, np.array([0.9]), np.array([0.03]))[:, 0]), 0.88, 0.98)
     confidence[shaky] = rng.uniform(0.45, 0.88, int(shaky.sum()))
     points[shaky] += rng.normal(0.0, 3.0, size=(int(shaky.sum()), NUM_POINTS, 3))

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from datamodules.images import normalize_batch
+from datamodules.image_transforms import normalize_batch
 
 HELP = "face images: loader images/s decoding JPEGs vs the uint8 cache (per worker), training images/s with and without it"
 SIDES = ("decode", "cache")
@@ -97,7 +97,8 @@ class DecodedImages:
         return len(self.paths)
 
     def __getitem__(self, row: int) -> np.ndarray:
-        from datamodules.images import crop_box, decode_image, resize_image
+        from datamodules.image_crops import crop_box, resize_image
+        from datamodules.image_decoding import decode_image
 
         image, _ = decode_image(self.paths[int(row)])
         box = self.boxes[int(row)]
@@ -131,7 +132,9 @@ def make_datamodule(manifest: Path, args: argparse.Namespace, cache_dir: Path): 
 
 def decode_dataset(dm):  # noqa: ANN001, ANN201
     """The DataModule's training dataset with :class:`DecodedImages` in place of the cached array."""
-    from datamodules.images import FaceImageDataset, build_transforms, manifest_boxes
+    from datamodules.image_crops import manifest_boxes
+    from datamodules.image_dataset import FaceImageDataset
+    from datamodules.image_transforms import build_transforms
 
     videos, _ = dm.index_videos()  # the full manifest in cache-row order (video_index = row)
     train = dm.datasets["train"]

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from datamodules.images import crop_box
+from datamodules.image_crops import crop_box
 from datamodules.io.au_table import INTENSITY_AUS, PRESENCE_AUS
 from datamodules.io.hrm import HRM_TO_OPENFACE
 from facedep.inference.checkpoints import build_module

@@ -37,8 +37,9 @@ import cv2
 import numpy as np
 import torch
 
-from datamodules.images import IMAGENET_MEAN, IMAGENET_STD, crop_box
-from datamodules.images import resolve_normalization as resolve_image_normalization
+from datamodules.image_crops import crop_box
+from datamodules.image_transforms import IMAGENET_MEAN, IMAGENET_STD
+from datamodules.image_transforms import resolve_normalization as resolve_image_normalization
 from facedep.inference.checkpoints import build_module, import_allowed, load_checkpoint
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
