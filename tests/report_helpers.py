@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from facedep.evaluation.predictions import read_level_predictions
-from facedep.evaluation.report import FoldResult, summarize_folds
+from facedep.evaluation.levels import FoldResult
+from facedep.evaluation.summary import summarize_folds
 
 
 def assert_report_matches_metrics_json(result: dict, threshold: float) -> None:

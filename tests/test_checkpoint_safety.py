@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import torch
 
-from facedep.inference import au_bridge, checkpoints, predict, predict_landmarks, video_pipeline
-from facedep.inference.predict import PredictError
+from facedep.inference import au_bridge, checkpoints, image_model, predict, predict_landmarks, video_pipeline
+from facedep.inference.common import PredictError
 from video_helpers import save_untrained_checkpoint, write_video
 
 AU_DM = {"_class_path": "datamodules.AUSequenceDataModule", "channels": ["AU01_c", "AU26_c"], "window": 4,
@@ -105,7 +105,7 @@ def _loaders(good: dict[str, Path], tmp_path: Path) -> dict[str, Callable[[Path]
             raise AssertionError(f"{argv}: exit code is not 2")
 
     return {
-        "predict.load_model": predict.load_model,
+        "image_model.load_model": image_model.load_model,
         "predict_landmarks.load_landmark_model": predict_landmarks.load_landmark_model,
         "video_pipeline.load_sequence_classifier": video_pipeline.load_sequence_classifier,
         "au_bridge.load_au_detector": au_bridge.load_au_detector,
@@ -118,7 +118,7 @@ def _loaders(good: dict[str, Path], tmp_path: Path) -> dict[str, Callable[[Path]
     }
 
 
-LOADERS = ["predict.load_model", "predict_landmarks.load_landmark_model", "video_pipeline.load_sequence_classifier",
+LOADERS = ["image_model.load_model", "predict_landmarks.load_landmark_model", "video_pipeline.load_sequence_classifier",
            "au_bridge.load_au_detector", "predict.py main", "video_to_aus.py main",
            "video_to_depression.py main (detector)", "video_to_depression.py main (classifier)"]
 HOSTILE = ["pickle-open", "pickle-os.system", "model-os.system", "net-popen", "instantiator", "datamodule", "reexported"]
@@ -170,7 +170,7 @@ def _write(path: Path, data: dict) -> Path:
 @pytest.mark.parametrize("kind", ["image", "landmark", "sequence", "detector"])
 def test_each_loader_reads_our_checkpoints_once_and_safely(kind: str, good: dict[str, Path],
                                                            load_counter: dict[str, int]) -> None:
-    load = {"image": predict.load_model, "landmark": predict_landmarks.load_landmark_model,
+    load = {"image": image_model.load_model, "landmark": predict_landmarks.load_landmark_model,
             "sequence": video_pipeline.load_sequence_classifier, "detector": au_bridge.load_au_detector}[kind]
     loaded = load(good[kind])
     assert load_counter == {str(good[kind]): 1}
@@ -212,11 +212,11 @@ def test_old_checkpoint_is_refused_then_converted_with_the_trust_flag(tmp_path: 
                                          "hyper_parameters": {"net": functools.partial(ImageCNN, conv_channels=(4, 8)),
                                                               "in_channels": 3, "num_classes": 2}})
     with pytest.raises(PredictError, match=r"old\.ckpt.*GLOBAL functools\.partial.*--trust-checkpoint"):
-        predict.load_model(old)
+        image_model.load_model(old)
     new = tmp_path / "new.ckpt"
     assert checkpoints.main([str(old), str(new)]) == 2 and not new.exists()
     assert "--trust-checkpoint is required" in capsys.readouterr().err
     assert checkpoints.main(["--trust-checkpoint", str(old), str(new)]) == 0
-    loaded = predict.load_model(new)
+    loaded = image_model.load_model(new)
     for name, value in model.state_dict().items():
         torch.testing.assert_close(loaded.model.state_dict()[name], value)

@@ -12,8 +12,11 @@ import pytest
 
 from facedep.experiment.compare import compare_models, write_table
 from facedep.experiment.cross_validate import DesignError, cross_validate, main
+from facedep.evaluation.console import format_metrics_table
+from facedep.evaluation.levels import FoldResult, LevelPredictions
 from facedep.evaluation.predictions import read_level_predictions, write_level_predictions
-from facedep.evaluation.report import FoldResult, LevelPredictions, format_metrics_table, summarize_folds, write_report
+from facedep.evaluation.report import write_report
+from facedep.evaluation.summary import summarize_folds
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "configs" / "tests" / "tiny.yaml")

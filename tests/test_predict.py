@@ -1,4 +1,4 @@
-"""facedep.inference.predict: smoothing, checkpoint loading and refusals, and runs on real images and videos."""
+"""facedep.inference.predict and its modules: smoothing, checkpoint loading and refusals, and runs on real images and videos."""
 
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ import pandas as pd
 import pytest
 import torch
 
-from facedep.inference import predict
-from facedep.inference.predict import PredictError, check_supported, main, smooth_scores
+from datamodules.image_transforms import IMAGENET_MEAN
+from facedep.inference import faces, frames, image_model, live, outputs
+from facedep.inference.common import PredictError
+from facedep.inference.image_model import check_supported
+from facedep.inference.outputs import smooth_scores
+from facedep.inference.predict import main
 from video_helpers import count_frames, save_untrained_checkpoint, video_fps
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -44,7 +48,7 @@ def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def read_csv(out: Path) -> pd.DataFrame:
     table = pd.read_csv(out / "predictions.csv")
-    assert list(table.columns) == list(predict.CSV_COLUMNS)
+    assert list(table.columns) == list(outputs.CSV_COLUMNS)
     return table
 
 
@@ -72,7 +76,7 @@ def test_smoothing_small_example_and_trailing_smoother() -> None:
     assert smooth_scores([1.0, nan, 3.0, 5.0], 3).tolist() == [1.0, 2.0, 4.0, 4.0]
     assert np.isnan(smooth_scores([nan, nan], 5)).all()
     values = [0.3, nan, 0.9, 0.1, nan, 0.4]
-    live = predict.TrailingSmoother(3)
+    live = outputs.TrailingSmoother(3)
     np.testing.assert_allclose([live(v) for v in values], smooth_scores(values, 3, centered=False))
 
 
@@ -91,21 +95,21 @@ def test_cli_style_checkpoint_loads_through_instantiator(tmp_path: Path) -> None
     hparams["_instantiator"] = "pytorch_lightning.cli.instantiate_module"
     dm = {"_class_path": "datamodules.FaceImageDataModule", "image_size": [48, 40], "normalization": "resnet18",
           "mean": None, "std": None, "face_margin": 0.2, "_instantiator": "pytorch_lightning.cli.instantiate_module"}
-    loaded = predict.load_model(save_checkpoint(model, hparams, dm, tmp_path / "cli.ckpt"))
+    loaded = image_model.load_model(save_checkpoint(model, hparams, dm, tmp_path / "cli.ckpt"))
     assert loaded.class_names == ["healthy", "depressed"] and loaded.binary
     assert loaded.threshold == pytest.approx(0.3)
     prep = loaded.preprocessing
     assert prep.image_size == (48, 40) and prep.margin == 0.2
     np.testing.assert_allclose(prep.mean, (0.485, 0.456, 0.406))  # timm's resnet18 config
-    scores = predict.score_batch(loaded, [torch.zeros(3, 48, 40)] * 2)
+    scores = image_model.score_batch(loaded, [torch.zeros(3, 48, 40)] * 2)
     assert len(scores) == 2 and all(0 <= s <= 1 and name in loaded.class_names for s, name in scores)
 
 
 def test_explicit_mean_std_win_and_defaults() -> None:
-    prep = predict.preprocessing_from({"mean": [0.5] * 3, "std": [0.25] * 3, "normalization": "imagenet"})
+    prep = image_model.preprocessing_from({"mean": [0.5] * 3, "std": [0.25] * 3, "normalization": "imagenet"})
     assert prep.mean == (0.5,) * 3 and prep.std == (0.25,) * 3
-    prep = predict.preprocessing_from({})
-    assert prep.image_size == (224, 224) and prep.mean == predict.IMAGENET_MEAN
+    prep = image_model.preprocessing_from({})
+    assert prep.image_size == (224, 224) and prep.mean == IMAGENET_MEAN
 
 
 @pytest.mark.parametrize(
@@ -200,11 +204,11 @@ def test_unreadable_source_names_the_file(tiny_ckpt: Path, tmp_path: Path, name:
 
 def test_live_loop_headless_on_a_file(tiny_ckpt: Path, pyfeat: Path) -> None:
     """The webcam loop (trailing smoothing, max-frames) driven by a video file, without a window."""
-    loaded = predict.load_model(tiny_ckpt)
-    capture = predict.open_capture(str(pyfeat / "single_face.mp4"))
-    rows = predict.predict_live(capture, "cam", loaded, predict.make_detector(), window=4, show=False, max_frames=6)
+    loaded = image_model.load_model(tiny_ckpt)
+    capture = frames.open_capture(str(pyfeat / "single_face.mp4"))
+    rows = live.predict_live(capture, "cam", loaded, faces.make_detector(), window=4, show=False, max_frames=6)
     capture.release()
     assert len(rows) == 6 and all(r.face_found for r in rows)
     np.testing.assert_allclose([r.smoothed_score for r in rows],
                                smooth_scores([r.score for r in rows], 4, centered=False))
-    assert isinstance(predict.gui_available(), bool)
+    assert isinstance(live.gui_available(), bool)

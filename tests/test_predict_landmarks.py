@@ -16,7 +16,8 @@ import torch
 from datamodules.io.landmarks import read_landmark_file, save_landmarks
 from datamodules.landmarks import LandmarkDataModule
 from facedep.inference import predict_landmarks
-from facedep.inference.predict import CSV_COLUMNS, main, smooth_scores
+from facedep.inference.outputs import CSV_COLUMNS, smooth_scores
+from facedep.inference.predict import main
 from video_helpers import count_frames, save_untrained_checkpoint, write_video
 
 ROOT = Path(__file__).resolve().parents[1]

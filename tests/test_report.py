@@ -20,13 +20,10 @@ from facedep.evaluation.classification_metrics import (
     confusion,
     macro_f1,
 )
-from facedep.evaluation.report import (
-    FoldResult,
-    LevelPredictions,
-    format_metrics_table,
-    summarize_folds,
-    write_report,
-)
+from facedep.evaluation.console import format_metrics_table
+from facedep.evaluation.levels import FoldResult, LevelPredictions
+from facedep.evaluation.report import write_report
+from facedep.evaluation.summary import summarize_folds
 
 CLASSES = ["healthy", "depressed"]
 Y_TINY = np.array([0, 0, 1, 1])

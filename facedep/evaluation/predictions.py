@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from facedep.evaluation.report import LevelPredictions
+from facedep.evaluation.levels import LevelPredictions
 
 
 def write_level_predictions(

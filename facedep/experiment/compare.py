@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from facedep.experiment.cross_validate import DesignError, arg_value, check_design, config_value, cross_validate
-from facedep.evaluation.report import fmt_mean_std, leakage_note, level_label, runs_label
+from facedep.evaluation.formatting import fmt_mean_std, leakage_note, level_label, runs_label
 
 DEEP_MODELS: dict[str, list[str]] = {
     "inception_time": ["--model.init_args.net", "lightning_modules.nets.InceptionTime"],

@@ -23,9 +23,12 @@ from typing import Any
 
 from rich.console import Console
 
+from facedep.evaluation.console import format_metrics_table, format_trainer_table
+from facedep.evaluation.levels import LEVELS, FoldResult
 from facedep.evaluation.predictions import read_level_predictions
 from facedep.evaluation.regression_summary import markdown_lines, pooled_from_runs
-from facedep.evaluation.report import LEVELS, FoldResult, format_metrics_table, format_trainer_table, summarize_folds, write_report
+from facedep.evaluation.report import write_report
+from facedep.evaluation.summary import summarize_folds
 from facedep.experiment.privacy import relative_to
 from facedep.experiment.tracking import resolve_wandb_mode, wandb_settings
 from facedep.experiment.train import run_training

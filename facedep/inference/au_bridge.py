@@ -46,9 +46,10 @@ from datamodules.image_crops import crop_box
 from datamodules.io.au_table import INTENSITY_AUS, PRESENCE_AUS
 from datamodules.io.hrm import HRM_TO_OPENFACE
 from facedep.inference.checkpoints import build_module
-from facedep.inference.predict import (DEFAULT_MIN_FACE_SCORE, CheckpointFile, Preprocessing, PredictError, import_class,
-                             make_detector, open_capture, pick_device, preprocessing_from, read_checkpoint, to_tensor,
-                             video_frames)
+from facedep.inference.common import CheckpointFile, PredictError, import_class, pick_device, read_checkpoint
+from facedep.inference.faces import DEFAULT_MIN_FACE_SCORE, make_detector, to_tensor
+from facedep.inference.frames import open_capture, video_frames
+from facedep.inference.image_model import Preprocessing, preprocessing_from
 
 #: HRM AUs with no exact OpenFace name that we still map (documented above).
 EXTRA_TO_OPENFACE: dict[str, str] = {"AU2X": "AU26", "AU43": "AU45"}

@@ -66,8 +66,10 @@ from datamodules.landmarks import LandmarkDataModule, render_window
 from datamodules.window_dataset import WindowDataset
 from datamodules.windows import window_span
 from facedep.inference.checkpoints import build_module
-from facedep.inference.predict import (IMAGE_EXTENSIONS, CheckpointFile, PredictError, Row, default_out, import_class,
-                             open_capture, pick_device, plot_timeline, read_checkpoint, smooth_scores, write_csv)
+from facedep.inference.common import (IMAGE_EXTENSIONS, CheckpointFile, PredictError, import_class, pick_device,
+                                     read_checkpoint)
+from facedep.inference.frames import open_capture
+from facedep.inference.outputs import Row, default_out, plot_timeline, smooth_scores, write_csv
 
 LANDMARK_FILE_SUFFIXES = frozenset({".npz", ".csv", ".txt"})
 MESH_POINTS = 468

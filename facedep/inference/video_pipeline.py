@@ -46,7 +46,7 @@ from datamodules.window_dataset import WindowDataset
 from facedep.inference.au_bridge import (DEFAULT_MIN_FACE_SCORE, BridgeError, FaceMode, LoadedDetector, add_bridge_arguments,
                                bridge_videos, load_au_detector)
 from facedep.inference.checkpoints import build_module
-from facedep.inference.predict import CheckpointFile, PredictError, pick_device, read_checkpoint
+from facedep.inference.common import CheckpointFile, PredictError, pick_device, read_checkpoint
 
 
 @dataclass
