@@ -27,6 +27,7 @@ from facedep.evaluation.predictions import read_level_predictions
 from facedep.evaluation.regression_summary import markdown_lines, pooled_from_runs
 from facedep.evaluation.report import LEVELS, FoldResult, format_metrics_table, format_trainer_table, summarize_folds, write_report
 from facedep.experiment.privacy import relative_to
+from facedep.experiment.quiet import quiet_console
 from facedep.experiment.tracking import resolve_wandb_mode, wandb_settings
 from facedep.experiment.train import run_training
 
@@ -196,6 +197,7 @@ def _log_to_wandb(
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_console()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="Training config (YAML), as for scripts/train.py.")
     parser.add_argument("--folds", type=int, default=5, help="Number of subject-level folds.")

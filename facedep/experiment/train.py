@@ -22,6 +22,7 @@ from datamodules.output_folder import OutputFolderError
 from facedep.experiment.cli import MONITOR, FacedepCLI
 from facedep.evaluation.predictions import write_level_predictions
 from facedep.experiment.privacy import RunPrivacy
+from facedep.experiment.quiet import quiet_console
 from facedep.experiment.resume import ResumeError, last_checkpoint
 from facedep.experiment.tracking import log_subject_predictions
 from lightning_modules.thresholds import decision_threshold_of
@@ -161,6 +162,7 @@ def _print_data_summary(report: dict) -> None:
 
 def main(args: list[str] | None = None) -> int:
     """Entry point: 0 on success; 2 with one ``error:`` line for a refused resume or an unwritable run folder."""
+    quiet_console()
     torch.set_float32_matmul_precision("high")
     try:
         run_training(args)
