@@ -19,7 +19,7 @@ NOISE = (
 
 def test_training_console_has_no_third_party_noise(tiny_args: list[str]) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline"}
-    command = [sys.executable, str(ROOT / "scripts" / "train.py"), *tiny_args, "--trainer.max_epochs", "1"]
+    command = [sys.executable, str(ROOT / "scripts" / "train.py"), *tiny_args, "--trainer.max_epochs", "1", "--tracking.wandb", "offline"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
