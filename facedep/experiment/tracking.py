@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import netrc
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -54,12 +55,13 @@ def resolve_wandb_mode(mode: WandbMode = "auto") -> str:
 
 def make_loggers(
     run_dir: Path, run_name: str, project: str, wandb_mode: WandbMode = "auto", resume: bool = False,
-    private: bool = False,
+    private: bool = False, group: str | None = None, job_type: str | None = None, tags: Sequence[str] = (),
 ) -> list[Logger]:
     """CSV logger first (its folder is the run folder: ``trainer.log_dir == run_dir``), then W&B.
 
     With ``resume`` the CSV logger appends to the existing ``metrics.csv`` instead of replacing it;
-    ``private`` (``run.privacy``) keeps host name, command line and code out of the W&B run.
+    ``private`` (``run.privacy``) keeps host name, command line and code out of the W&B run. ``group`` and
+    ``job_type`` (a cross-validation's name and ``fold``/``seed``) group the W&B runs and ``tags`` label them.
     """
     csv_logger = AppendingCSVLogger if resume else RunFolderCSVLogger
     loggers: list[Logger] = [csv_logger(save_dir=str(run_dir), name="", version="")]
@@ -72,6 +74,9 @@ def make_loggers(
             save_dir=str(run_dir),
             offline=mode == "offline",
             settings=wandb_settings(private),
+            group=group,
+            job_type=job_type,
+            tags=list(tags),
         )
         # Lightning always passes ``anonymous`` (None by default); W&B then warns that the setting has no effect.
         wandb_logger._wandb_init.pop("anonymous", None)
@@ -117,6 +122,25 @@ def log_subject_predictions(loggers: list[Logger], table: pd.DataFrame, privacy:
     rows.insert(0, "subject", subjects.map(privacy.pseudonym) if privacy is not None else subjects)
     for experiment in experiments:
         experiment.log({key: wandb.Table(dataframe=rows)})
+
+
+def log_checkpoint_artifact(loggers: list[Logger], checkpoints: dict[str, str], metadata: dict[str, object]) -> None:
+    """``checkpoints`` (``{alias: path}``, e.g. best and last) as one W&B ``model`` artifact of each W&B run.
+
+    Logged when training ends (``run.log_checkpoints``); offline runs record it and ``wandb sync`` uploads it.
+    Lightning's own ``log_model`` refuses offline runs, hence this.
+    """
+    experiments = [logger.experiment for logger in loggers if isinstance(logger, WandbLogger)]
+    files = {alias: Path(path) for alias, path in checkpoints.items() if path and Path(path).is_file()}
+    if not experiments or not files:
+        return
+    import wandb
+
+    for experiment in experiments:
+        artifact = wandb.Artifact(name=f"model-{experiment.id}", type="model", metadata=metadata)
+        for path in dict.fromkeys(files.values()):
+            artifact.add_file(str(path), name=path.name)
+        experiment.log_artifact(artifact, aliases=list(files))
 
 
 def wandb_run_dir(loggers: list[Logger]) -> str | None:
