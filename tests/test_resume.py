@@ -160,7 +160,7 @@ def test_extract_landmarks_unwritable_out_gives_one_line(tmp_path: Path, capsys)
 
 
 def test_appending_csv_logger_keeps_rows_and_adds_a_new_column(tmp_path: Path) -> None:
-    from facedep.experiment.tracking import AppendingCSVLogger
+    from facedep.experiment.csv_logs import AppendingCSVLogger
 
     (tmp_path / "metrics.csv").write_text("epoch,step,val/loss\n0,4,0.75\n")
     logger = AppendingCSVLogger(save_dir=str(tmp_path), name="", version="")

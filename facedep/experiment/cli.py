@@ -123,7 +123,20 @@ class FacedepCLI(LightningCLI):
             "--run.salt_file", type=str | None, default=None,
             help="Salt of the subject pseudonyms (made if missing); default <run.output_dir>/.privacy_salt.",
         )
+        parser.add_argument(
+            "--run.log_checkpoints", type=bool, default=False,
+            help="Log the best and last checkpoints as a W&B artifact when training ends.",
+        )
         parser.add_argument("--tracking.project", type=str, default="facedep", help="W&B project.")
+        parser.add_argument("--tracking.tags", type=list[str], default=[], help="W&B tags of the run.")
+        parser.add_argument(
+            "--tracking.group", type=str | None, default=None,
+            help="W&B group (set by cross-validation: its name; not needed on the command line).",
+        )
+        parser.add_argument(
+            "--tracking.job_type", type=str | None, default=None,
+            help="W&B job type (set by cross-validation: fold or seed; not needed on the command line).",
+        )
         parser.add_argument(
             "--tracking.wandb", type=str, default="auto", help="W&B mode: auto (offline without login), online, offline, disabled."
         )
@@ -183,13 +196,17 @@ class FacedepCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer_config = self._get(self.config_init, "trainer", default={})
         if trainer_config.get("logger") in (None, True):
+            tracking = self.config["tracking"]
             kwargs["logger"] = make_loggers(
                 self.run_dir,
                 self.config["run"]["name"],
-                self.config["tracking"]["project"],
-                self.config["tracking"]["wandb"],
+                tracking["project"],
+                tracking["wandb"],
                 resume=bool(self.config["run"]["resume"]),
                 private=self.config["run"]["privacy"],
+                group=tracking["group"],
+                job_type=tracking["job_type"],
+                tags=tracking["tags"] or (),
             )
         callbacks = list(trainer_config.get("callbacks") or [])
         if not any(isinstance(c, ModelCheckpoint) for c in callbacks):

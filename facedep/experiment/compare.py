@@ -20,6 +20,7 @@ from pathlib import Path
 
 from facedep.experiment.cross_validate import DesignError, arg_value, check_design, config_value, cross_validate
 from facedep.evaluation.formatting import fmt_mean_std, leakage_note, level_label, runs_label
+from facedep.experiment.quiet import quiet_console
 
 DEEP_MODELS: dict[str, list[str]] = {
     "inception_time": ["--model.init_args.net", "lightning_modules.nets.InceptionTime"],
@@ -100,6 +101,7 @@ def write_table(summaries: dict[str, dict], root: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_console()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="Training config (YAML) naming the data.")
     parser.add_argument("--folds", type=int, default=5)

@@ -29,8 +29,9 @@ from facedep.evaluation.predictions import read_level_predictions
 from facedep.evaluation.regression_summary import markdown_lines, pooled_from_runs
 from facedep.evaluation.report import write_report
 from facedep.evaluation.summary import summarize_folds
+from facedep.experiment.cv_tracking import log_cv_summary
 from facedep.experiment.privacy import relative_to
-from facedep.experiment.tracking import resolve_wandb_mode, wandb_settings
+from facedep.experiment.quiet import quiet_console
 from facedep.experiment.train import run_training
 
 console = Console()
@@ -69,6 +70,19 @@ def resolved_data_args(config: str | None, overrides: list[str]) -> dict[str, An
 
     parsed = _ParseOnly(args=(["--config", config] if config else []) + list(overrides)).config
     return dict(parsed["data"].get("init_args") or {})
+
+
+def tracking_tags(config: str | None, overrides: list[str]) -> list[str]:
+    """``tracking.tags`` of the config, or of a ``--tracking.tags [a,b]`` override (which wins)."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    raw = arg_value(overrides, "--tracking.tags", "")
+    if raw:
+        tags = yaml.safe_load(raw)
+    else:
+        tags = OmegaConf.select(OmegaConf.load(config), "tracking.tags", default=None) if config else None
+    return [str(tag) for tag in (tags or [])]
 
 
 class DesignError(ValueError):
@@ -143,7 +157,8 @@ def cross_validate(
     fold_metrics = []
     for position, (fold, run_args) in enumerate(plan):
         console.rule(f"{word} {fold} ({position + 1}/{len(plan)})")
-        args = (["--config", config] if config else []) + overrides + run_args + ["--run.output_dir", output_dir]
+        tracking = ["--tracking.group", name, "--tracking.job_type", word]
+        args = (["--config", config] if config else []) + overrides + run_args + ["--run.output_dir", output_dir] + tracking
         metrics = runner(args)
         class_names = metrics["class_names"]
         fold_metrics.append(metrics)
@@ -164,7 +179,8 @@ def cross_validate(
     summary["runs"] = [relative_to(m["run_dir"], cv_dir) if private else m["run_dir"] for m in fold_metrics]
     config_text = Path(config).read_text() if config else None
     paths = write_report(summary, results, class_names, cv_dir, title=title or f"Cross-validation: {name}", config_text=config_text)
-    _log_to_wandb(summary, paths, project, f"{name}-cv", cv_dir, wandb_mode, private)
+    log_cv_summary(summary, paths, project, f"{name}-cv", cv_dir, wandb_mode, private, group=name,
+                   tags=tracking_tags(config, overrides), word=word)
     print(format_metrics_table(summary) if summary["levels"] else format_trainer_table(summary))
     if summary.get("pooled_regression"):
         print("pooled over folds:\n" + "\n".join(markdown_lines(summary["pooled_regression"])))
@@ -174,31 +190,8 @@ def cross_validate(
     return summary
 
 
-def _log_to_wandb(
-    summary: dict, paths: dict[str, Path], project: str, run_name: str, out_dir: Path, mode: str, private: bool = False
-) -> None:
-    """One tracker run for the whole cross-validation: summary metrics and the plots as images (no subject id)."""
-    mode = resolve_wandb_mode(mode)  # type: ignore[arg-type]
-    if mode == "disabled":
-        return
-    import wandb
-
-    run = wandb.init(project=project, name=run_name, dir=str(out_dir), mode=mode, job_type="cross-validation",
-                     settings=wandb_settings(private))
-    flat = {
-        f"cv/{level}/{metric}_{stat}": entry[stat]
-        for level, body in summary["levels"].items()
-        for metric, entry in body["metrics"].items()
-        for stat in ("mean", "std")
-        if entry.get(stat) is not None
-    }
-    run.summary.update(flat)
-    run.log({key: wandb.Image(str(path)) for key, path in paths.items() if str(path).endswith(".png")})
-    run.save(str(paths["markdown"]), base_path=str(out_dir), policy="now")
-    run.finish()
-
-
 def main(argv: list[str] | None = None) -> int:
+    quiet_console()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="Training config (YAML), as for scripts/train.py.")
     parser.add_argument("--folds", type=int, default=5, help="Number of subject-level folds.")

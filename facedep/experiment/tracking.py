@@ -11,16 +11,16 @@ tables carry subject pseudonyms (:func:`log_subject_predictions`).
 
 from __future__ import annotations
 
-import csv
 import netrc
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
-from pytorch_lightning.loggers import CSVLogger, Logger, WandbLogger
-from pytorch_lightning.loggers.csv_logs import ExperimentWriter
-from pytorch_lightning.loggers.logger import rank_zero_experiment
+from pytorch_lightning.loggers import Logger, WandbLogger
+
+from facedep.experiment.csv_logs import AppendingCSVLogger, RunFolderCSVLogger
 
 if TYPE_CHECKING:
     from facedep.experiment.privacy import RunPrivacy
@@ -53,55 +53,34 @@ def resolve_wandb_mode(mode: WandbMode = "auto") -> str:
     return "online" if _has_wandb_credentials() else "offline"
 
 
-class _AppendingExperimentWriter(ExperimentWriter):
-    """Lightning's CSV writer, but an existing ``metrics.csv`` is kept and appended to.
-
-    Lightning's writer deletes ``metrics.csv`` when it starts; here its header becomes the known
-    columns, so new rows are appended (and a new column rewrites the file with the old rows kept).
-    """
-
-    def _check_log_dir_exists(self) -> None:
-        if not self._fs.isfile(self.metrics_file_path):
-            return
-        with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
-            self.metrics_keys = next(csv.reader(handle), [])
-
-
-class AppendingCSVLogger(CSVLogger):
-    """CSVLogger that appends to the run's ``metrics.csv`` (a resumed run keeps its earlier epochs)."""
-
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _AppendingExperimentWriter(log_dir=self.log_dir)
-        return self._experiment
-
-
 def make_loggers(
     run_dir: Path, run_name: str, project: str, wandb_mode: WandbMode = "auto", resume: bool = False,
-    private: bool = False,
+    private: bool = False, group: str | None = None, job_type: str | None = None, tags: Sequence[str] = (),
 ) -> list[Logger]:
     """CSV logger first (its folder is the run folder: ``trainer.log_dir == run_dir``), then W&B.
 
     With ``resume`` the CSV logger appends to the existing ``metrics.csv`` instead of replacing it;
-    ``private`` (``run.privacy``) keeps host name, command line and code out of the W&B run.
+    ``private`` (``run.privacy``) keeps host name, command line and code out of the W&B run. ``group`` and
+    ``job_type`` (a cross-validation's name and ``fold``/``seed``) group the W&B runs and ``tags`` label them.
     """
-    csv_logger = AppendingCSVLogger if resume else CSVLogger
+    csv_logger = AppendingCSVLogger if resume else RunFolderCSVLogger
     loggers: list[Logger] = [csv_logger(save_dir=str(run_dir), name="", version="")]
     mode = resolve_wandb_mode(wandb_mode)
     if mode != "disabled":
         os.environ.setdefault("WANDB_SILENT", "true")
-        loggers.append(
-            WandbLogger(
-                project=project,
-                name=run_name,
-                save_dir=str(run_dir),
-                offline=mode == "offline",
-                settings=wandb_settings(private),
-            )
+        wandb_logger = WandbLogger(
+            project=project,
+            name=run_name,
+            save_dir=str(run_dir),
+            offline=mode == "offline",
+            settings=wandb_settings(private),
+            group=group,
+            job_type=job_type,
+            tags=list(tags),
         )
+        # Lightning always passes ``anonymous`` (None by default); W&B then warns that the setting has no effect.
+        wandb_logger._wandb_init.pop("anonymous", None)
+        loggers.append(wandb_logger)
     return loggers
 
 
@@ -143,6 +122,25 @@ def log_subject_predictions(loggers: list[Logger], table: pd.DataFrame, privacy:
     rows.insert(0, "subject", subjects.map(privacy.pseudonym) if privacy is not None else subjects)
     for experiment in experiments:
         experiment.log({key: wandb.Table(dataframe=rows)})
+
+
+def log_checkpoint_artifact(loggers: list[Logger], checkpoints: dict[str, str], metadata: dict[str, object]) -> None:
+    """``checkpoints`` (``{alias: path}``, e.g. best and last) as one W&B ``model`` artifact of each W&B run.
+
+    Logged when training ends (``run.log_checkpoints``); offline runs record it and ``wandb sync`` uploads it.
+    Lightning's own ``log_model`` refuses offline runs, hence this.
+    """
+    experiments = [logger.experiment for logger in loggers if isinstance(logger, WandbLogger)]
+    files = {alias: Path(path) for alias, path in checkpoints.items() if path and Path(path).is_file()}
+    if not experiments or not files:
+        return
+    import wandb
+
+    for experiment in experiments:
+        artifact = wandb.Artifact(name=f"model-{experiment.id}", type="model", metadata=metadata)
+        for path in dict.fromkeys(files.values()):
+            artifact.add_file(str(path), name=path.name)
+        experiment.log_artifact(artifact, aliases=list(files))
 
 
 def wandb_run_dir(loggers: list[Logger]) -> str | None:

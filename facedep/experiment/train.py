@@ -22,8 +22,9 @@ from datamodules.output_folder import OutputFolderError
 from facedep.experiment.cli import MONITOR, FacedepCLI
 from facedep.evaluation.predictions import write_level_predictions
 from facedep.experiment.privacy import RunPrivacy
+from facedep.experiment.quiet import quiet_console
 from facedep.experiment.resume import ResumeError, last_checkpoint
-from facedep.experiment.tracking import log_subject_predictions
+from facedep.experiment.tracking import log_checkpoint_artifact, log_subject_predictions
 from lightning_modules.thresholds import decision_threshold_of
 
 console = Console()
@@ -85,8 +86,19 @@ def run_training(args: list[str] | None = None) -> dict:
     result["data"] = getattr(datamodule, "data_report", {})
     result["total_seconds"] = round(time.perf_counter() - started, 2)
     _write_outputs(trainer, model, datamodule, run_dir, result, cli.privacy)
+    if cli.config["run"]["log_checkpoints"]:
+        _log_checkpoints(trainer, checkpoint, result)
     _finish_trackers(trainer)
     return result
+
+
+@rank_zero_only
+def _log_checkpoints(trainer, checkpoint: ModelCheckpoint | None, result: dict) -> None:  # noqa: ANN001
+    """Best and last checkpoints as a W&B artifact (``run.log_checkpoints``); its metadata names no path."""
+    if checkpoint is None:
+        return
+    metadata = {"monitor": MONITOR, "best_val_score": result["best_val_score"], "epochs": result["epochs"]}
+    log_checkpoint_artifact(trainer.loggers, {"best": checkpoint.best_model_path, "latest": checkpoint.last_model_path}, metadata)
 
 
 def _finish_trackers(trainer) -> None:  # noqa: ANN001
@@ -161,6 +173,7 @@ def _print_data_summary(report: dict) -> None:
 
 def main(args: list[str] | None = None) -> int:
     """Entry point: 0 on success; 2 with one ``error:`` line for a refused resume or an unwritable run folder."""
+    quiet_console()
     torch.set_float32_matmul_precision("high")
     try:
         run_training(args)

@@ -1,0 +1,71 @@
+"""The W&B summary run of a cross-validation: one run in the folds' group (``job_type="summary"``).
+
+It carries the CV summary metrics, the report tables (:func:`summary_tables`) as ``wandb.Table`` and the
+plots as images; nothing in it names a subject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from facedep.experiment.tracking import resolve_wandb_mode, wandb_settings
+
+
+def _per_run_frame(entries: dict[str, dict[str, Any]], runs: Sequence[str], first: dict[str, str]) -> pd.DataFrame:
+    """Rows ``{**first, metric, mean, std, <run>...}`` for ``{metric: {"mean", "std", "per_fold"}}``."""
+    rows = []
+    for metric, entry in entries.items():
+        values = list(entry.get("per_fold") or [])
+        rows.append({**first, "metric": metric, "mean": entry.get("mean"), "std": entry.get("std"),
+                     **{run: values[i] if i < len(values) else None for i, run in enumerate(runs)}})
+    return pd.DataFrame(rows)
+
+
+def summary_tables(summary: dict[str, Any], word: str = "fold") -> dict[str, pd.DataFrame]:
+    """The report's tables: ``cv/metrics`` (level, metric, mean, std, one column per fold or seed),
+    ``cv/pooled`` (subject level, pooled with bootstrap CIs) and ``cv/trainer_metrics`` (the logged test metrics)."""
+    runs = [f"{word}{run}" for run in summary.get("folds", [])]
+    tables: dict[str, pd.DataFrame] = {}
+    levels = [_per_run_frame(body["metrics"], runs, {"level": level}) for level, body in summary.get("levels", {}).items()]
+    if levels:
+        tables["cv/metrics"] = pd.concat(levels, ignore_index=True)
+    pooled = summary.get("levels", {}).get("subject", {}).get("pooled", {}).get("metrics", {})
+    if pooled:
+        tables["cv/pooled"] = pd.DataFrame(
+            [{"metric": metric, "value": e.get("value"), "ci_low": e.get("ci_low"), "ci_high": e.get("ci_high")}
+             for metric, e in pooled.items()]
+        )
+    if summary.get("trainer_metrics"):
+        tables["cv/trainer_metrics"] = _per_run_frame(summary["trainer_metrics"], runs, {})
+    return tables
+
+
+def log_cv_summary(
+    summary: dict, paths: dict[str, Path], project: str, run_name: str, out_dir: Path, mode: str, private: bool = False,
+    group: str | None = None, tags: Sequence[str] = (), word: str = "fold",
+) -> None:
+    """One tracker run for the whole cross-validation (in ``group``, ``job_type="summary"``): summary metrics,
+    report tables and the plots as images (no subject id)."""
+    mode = resolve_wandb_mode(mode)  # type: ignore[arg-type]
+    if mode == "disabled":
+        return
+    import wandb
+
+    run = wandb.init(project=project, name=run_name, dir=str(out_dir), mode=mode, group=group, job_type="summary",
+                     tags=list(tags), settings=wandb_settings(private))
+    flat = {
+        f"cv/{level}/{metric}_{stat}": entry[stat]
+        for level, body in summary["levels"].items()
+        for metric, entry in body["metrics"].items()
+        for stat in ("mean", "std")
+        if entry.get(stat) is not None
+    }
+    run.summary.update(flat)
+    run.log({key: wandb.Table(dataframe=table) for key, table in summary_tables(summary, word).items()})
+    run.log({key: wandb.Image(str(path)) for key, path in paths.items() if str(path).endswith(".png")})
+    run.save(str(paths["markdown"]), base_path=str(out_dir), policy="now")
+    run.finish()
