@@ -142,8 +142,8 @@ def test_models_are_verified_and_cached(models: dict[str, Path], tmp_path: Path,
     package.mkdir(parents=True)
     for path in models.values():
         shutil.copy(path, package / path.name)
-    monkeypatch.setattr(face_models, "_installed_package_dir", lambda: package)
-    monkeypatch.setattr(face_models, "_download_wheel", lambda d: pytest.fail("should not download"))
+    monkeypatch.setattr(face_models, "_installed_package_dir", lambda *source: package)
+    monkeypatch.setattr(face_models, "_download_wheel", lambda d, *source: pytest.fail("should not download"))
     cache = tmp_path / "cache"
     got = face_models.ensure_face_models(cache)
     assert got["detector"] == cache / "face_detection_short_range.tflite" and got["detector"].is_file()
@@ -153,9 +153,9 @@ def test_models_are_verified_and_cached(models: dict[str, Path], tmp_path: Path,
 
 
 def test_model_failure_names_the_manual_command(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(face_models, "_installed_package_dir", lambda: None)
+    monkeypatch.setattr(face_models, "_installed_package_dir", lambda *source: None)
 
-    def offline(directory: Path) -> Path:
+    def offline(directory: Path, *source) -> Path:
         raise face_models.FaceModelError("network unreachable")
 
     monkeypatch.setattr(face_models, "_download_wheel", offline)

@@ -191,7 +191,7 @@ class FaceDetector:
 
 @dataclass
 class FaceLandmarks:
-    """Face mesh result: ``points`` (468, 3) in image pixels, presence ``score``, crop ``roi``."""
+    """Face mesh result: ``points`` (468 or 478, 3) in image pixels, presence ``score``, crop ``roi``."""
 
     points: np.ndarray
     score: float
@@ -220,6 +220,14 @@ def roi_to_image_matrix(roi: tuple[float, float, float, float], size: int = MESH
     return np.hstack([linear, origin[:, None]])
 
 
+def crop_roi(image: np.ndarray, roi: tuple[float, float, float, float], size: int = MESH_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """The ``size x size`` rotated crop of ``roi`` and its crop->image affine matrix ``(2, 3)``."""
+    matrix = roi_to_image_matrix(roi, size)
+    patch = cv2.warpAffine(image, matrix, (size, size),
+                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    return patch, matrix
+
+
 class FaceMesh:
     """MediaPipe face-mesh landmark model; call with an RGB image and a :class:`Detection`."""
 
@@ -234,20 +242,27 @@ class FaceMesh:
 
     def crop(self, image: np.ndarray, roi: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray]:
         """The ``192x192`` rotated crop and its crop->image affine matrix."""
-        matrix = roi_to_image_matrix(roi)
-        patch = cv2.warpAffine(image, matrix, (MESH_SIZE, MESH_SIZE),
-                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-        return patch, matrix
+        return crop_roi(image, roi)
 
     def __call__(self, image: np.ndarray, detection: Detection) -> FaceLandmarks:
         """Landmarks in image pixels (x, y, z; z scaled like x) and the face-presence probability."""
-        roi = detection_roi(detection)
+        return self.at_roi(image, detection_roi(detection))
+
+    def at_roi(self, image: np.ndarray, roi: tuple[float, float, float, float]) -> FaceLandmarks:
+        """Landmarks of the face in crop ``roi`` ``(cx, cy, side, angle)``, e.g. one tracked from the last frame."""
         patch, matrix = self.crop(image, roi)
         self.interpreter.set_tensor(self.input_index, patch.astype(np.float32)[None] / 255.0)
         self.interpreter.invoke()
-        raw = self.interpreter.get_tensor(self.points_index).reshape(-1, 3)[:NUM_LANDMARKS].astype(np.float64)
+        raw = self.interpreter.get_tensor(self.points_index).reshape(-1, 3)[:NUM_LANDMARKS]
         presence = float(sigmoid(self.interpreter.get_tensor(self.presence_index).reshape(-1))[-1])
-        points = np.empty((NUM_LANDMARKS, 3), dtype=np.float32)
-        points[:, :2] = raw[:, :2] @ matrix[:, :2].T + matrix[:, 2]
-        points[:, 2] = raw[:, 2] * roi[2] / MESH_SIZE
-        return FaceLandmarks(points, presence, roi)
+        return FaceLandmarks(crop_to_image(raw, matrix, roi), presence, roi)
+
+
+def crop_to_image(raw: np.ndarray, matrix: np.ndarray, roi: tuple[float, float, float, float],
+                  size: int = MESH_SIZE) -> np.ndarray:
+    """Crop-pixel points ``(N, 3)`` -> image pixels (``float32``); z scaled by ``side / size`` like x."""
+    raw = np.asarray(raw, dtype=np.float64)
+    points = np.empty((len(raw), 3), dtype=np.float32)
+    points[:, :2] = raw[:, :2] @ matrix[:, :2].T + matrix[:, 2]
+    points[:, 2] = raw[:, 2] * roi[2] / size
+    return points
