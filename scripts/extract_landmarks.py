@@ -1,7 +1,10 @@
-"""Face mesh landmarks (468 3D points per frame) from videos. See ``python scripts/extract_landmarks.py --help``.
+"""Face mesh landmarks (3D points per frame) from videos. See ``python scripts/extract_landmarks.py --help``.
+
+``--model attention`` (default): MediaPipe's attention mesh, 478 points (refined lips and eyes, irises);
+``--model mesh``: the plain 468-point mesh. The face is tracked from frame to frame as MediaPipe does.
 
 Example:
-    python scripts/extract_landmarks.py /data/videos --out /data/landmarks --stride 1 --threads 1
+    python scripts/extract_landmarks.py /data/videos --out /data/landmarks --stride 1 --threads 1 --model attention
 """
 
 from __future__ import annotations

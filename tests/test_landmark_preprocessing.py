@@ -32,7 +32,7 @@ def test_center_gives_zero_mean() -> None:
     np.testing.assert_allclose(center(pts).mean(axis=1), 0.0, atol=1e-12)
 
 
-@pytest.mark.parametrize("num_points", [68, 468])
+@pytest.mark.parametrize("num_points", [68, 468, 478])
 def test_interocular_distance_is_one_after_scaling(num_points: int) -> None:
     pts = np.random.default_rng(1).normal(0.0, 40.0, size=(6, num_points, 3)).astype(np.float32)
     out = scale_by_interocular(center(pts), *eye_indices(num_points))

@@ -25,11 +25,12 @@ from datamodules.io.landmarks import LandmarkSequence
 EYE_INDICES: dict[int, tuple[Sequence[int], Sequence[int]]] = {
     68: (range(36, 42), range(42, 48)),
     468: ((33, 133), (362, 263)),
+    478: ((33, 133), (362, 263)),
 }
 """Point count -> (eye-1 indices, eye-2 indices); an eye centre is the mean of its points.
 
-68 points (iBUG/OpenFace): the six contour points of each eye. 468 points (MediaPipe face mesh):
-the outer and inner corner of each eye (33/133 and 362/263)."""
+68 points (iBUG/OpenFace): the six contour points of each eye. 468 points (MediaPipe face mesh) and
+478 (attention mesh, same numbering plus irises): the outer and inner corner of each eye (33/133 and 362/263)."""
 
 _EPS = 1e-8
 
