@@ -26,7 +26,6 @@ from datamodules.preprocessing.attention_mesh import (
 )
 from datamodules.preprocessing.face_mesh import FaceDetector, crop_roi, crop_to_image, detection_roi
 from datamodules.preprocessing.mediapipe_ops import (
-    CUSTOM_OPS,
     landmarks_to_transform_matrix,
     transform_landmarks,
     transform_tensor_bilinear,

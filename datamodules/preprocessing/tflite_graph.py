@@ -108,6 +108,8 @@ class SegmentedModel:
                 name = code.customCode.decode()
                 if name not in custom_ops:
                     raise ModelGraphError(f"{self.source}: custom op {name!r} has no implementation")
+                if any(int(i) in constant for i in op.inputs if i >= 0):
+                    raise ModelGraphError(f"{self.source}: custom op {name!r} reads a constant tensor (not supported)")
                 self.calls.append(CustomCall(name, _decode_options(op.customOptions),
                                              [int(i) for i in op.inputs], [int(i) for i in op.outputs]))
                 level += 1
