@@ -1,0 +1,9 @@
+"""Action-Unit intensities estimated from face-mesh geometry (no learned AU model).
+
+Pipeline: mesh ``points (T, P, 3)`` -> similarity Procrustes onto our canonical face
+(:mod:`.procrustes`, :mod:`.frontal`) -> per-AU geometric measures (:mod:`.measures`) ->
+per-video neutral baseline and documented gains -> OpenFace-style ``AUxx_r`` / ``AUxx_c``
+(:mod:`.intensity`), optionally through a fitted linear map (:mod:`.calibration`).
+
+These are estimates from geometry, not FACS coding.
+"""
