@@ -7,3 +7,9 @@ per-video neutral baseline and documented gains -> OpenFace-style ``AUxx_r`` / `
 
 These are estimates from geometry, not FACS coding.
 """
+
+from datamodules.preprocessing.aus.calibration import AUCalibration, CalibrationError, fit_calibration
+from datamodules.preprocessing.aus.intensity import AU_NAMES, au_features, estimate_aus
+from datamodules.preprocessing.aus.pose import head_pose
+
+__all__ = ["AU_NAMES", "AUCalibration", "CalibrationError", "au_features", "estimate_aus", "fit_calibration", "head_pose"]
