@@ -83,7 +83,8 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
-def held_out_r(videos: list[tuple[pd.DataFrame, pd.DataFrame]], ridge: float, holdout: float) -> tuple[str, dict[str, float]]:
+def held_out_r(videos: list[tuple[pd.DataFrame, pd.DataFrame]], ridge: float, holdout: float,
+               own: bool = True) -> tuple[str, dict[str, float]]:
     """Per-AU r on held-out data (pooled held-out predictions); returns the scheme's name and the r's."""
     preds, truth = [], []
     if len(videos) >= 2:
@@ -91,14 +92,15 @@ def held_out_r(videos: list[tuple[pd.DataFrame, pd.DataFrame]], ridge: float, ho
         for i, (feats, of) in enumerate(videos):
             train = [v for j, v in enumerate(videos) if j != i]
             cal = fit_calibration(pd.concat([f for f, _ in train], ignore_index=True),
-                                  pd.concat([o for _, o in train], ignore_index=True), ridge=ridge)
+                                  pd.concat([o for _, o in train], ignore_index=True), ridge=ridge,
+                                  own_feature_only=own)
             preds.append(cal.predict(feats))
             truth.append(of)
     else:
         feats, of = videos[0]
         cut = int(round(len(feats) * (1 - holdout)))
         scheme = f"last {len(feats) - cut} of {len(feats)} frames held out"
-        cal = fit_calibration(feats.iloc[:cut], of.iloc[:cut], ridge=ridge)
+        cal = fit_calibration(feats.iloc[:cut], of.iloc[:cut], ridge=ridge, own_feature_only=own)
         preds.append(cal.predict(feats.iloc[cut:]))
         truth.append(of.iloc[cut:])
     p, t = pd.concat(preds, ignore_index=True), pd.concat(truth, ignore_index=True)
@@ -106,13 +108,14 @@ def held_out_r(videos: list[tuple[pd.DataFrame, pd.DataFrame]], ridge: float, ho
 
 
 def run(landmarks: Path, openface: Path, out: Path, ridge: float = 10.0, holdout: float = 0.3,
-        frame_offset: int = 1) -> AUCalibration:
+        frame_offset: int = 1, own: bool = True) -> AUCalibration:
     """Fit on all pairs, report held-out r, save to ``out``; returns the calibration."""
     pairs = pair_files(landmarks, openface)
     videos = [load_pair(n, c, frame_offset) for n, c in pairs]
-    scheme, rs = held_out_r(videos, ridge, holdout)
+    scheme, rs = held_out_r(videos, ridge, holdout, own)
     cal = fit_calibration(pd.concat([f for f, _ in videos], ignore_index=True),
-                          pd.concat([o for _, o in videos], ignore_index=True), ridge=ridge)
+                          pd.concat([o for _, o in videos], ignore_index=True), ridge=ridge,
+                          own_feature_only=own)
     cal.notes.update({"videos": [n.stem for n, _ in pairs], "held_out": scheme,
                       "held_out_r": {au: (None if np.isnan(r) else round(r, 4)) for au, r in rs.items()}})
     cal.save(out)
@@ -131,9 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ridge", type=float, default=10.0, help="L2 penalty on standardised features")
     parser.add_argument("--holdout", type=float, default=0.3, help="held-out frame fraction with one video")
     parser.add_argument("--frame-offset", type=int, default=1, help="OpenFace frame = landmark frame + this")
+    parser.add_argument("--all-features", action="store_true",
+                        help="each AU regresses on all 17 geometric features (default: only its own measure)")
     args = parser.parse_args(argv)
     try:
-        run(args.landmarks, args.openface, args.out, args.ridge, args.holdout, args.frame_offset)
+        run(args.landmarks, args.openface, args.out, args.ridge, args.holdout, args.frame_offset, not args.all_features)
     except CalibrationError as exc:
         parser.exit(2, f"error: {exc}\n")
     return 0

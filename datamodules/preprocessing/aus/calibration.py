@@ -116,12 +116,14 @@ def match_frames(features: pd.DataFrame, openface: pd.DataFrame) -> tuple[pd.Dat
 
 
 def fit_calibration(features: pd.DataFrame, openface: pd.DataFrame, ridge: float = 10.0,
-                    aus: list[str] | None = None) -> AUCalibration:
+                    aus: list[str] | None = None, own_feature_only: bool = False) -> AUCalibration:
     """Ridge regression per AU of ``openface["AUxx_r"]`` on all numeric ``features`` columns, frames matched.
 
     ``ridge`` is the L2 penalty on the standardised features (whose Gram matrix has the frame count on its
     diagonal, so 10 is mild for a few hundred frames); AUs default to every
-    ``AUxx_r`` column of ``openface``. Needs at least :data:`MIN_FRAMES` matched finite frames.
+    ``AUxx_r`` column of ``openface``. With ``own_feature_only``, AU ``xx`` uses only the feature column
+    whose name starts with ``"AUxx"`` (weight 0 elsewhere): far fewer parameters, robust with little data.
+    Needs at least :data:`MIN_FRAMES` matched finite frames.
     """
     feats, of = match_frames(features, openface)
     names = [c for c in feats.columns if pd.api.types.is_numeric_dtype(feats[c])]
@@ -136,13 +138,20 @@ def fit_calibration(features: pd.DataFrame, openface: pd.DataFrame, ridge: float
         ok = np.isfinite(x_all).all(axis=1) & np.isfinite(y)
         if ok.sum() < MIN_FRAMES:
             raise CalibrationError(f"{au}: only {int(ok.sum())} matched finite frames (need {MIN_FRAMES})")
-        x, yy = x_all[ok], y[ok]
+        use = np.array([n.startswith(au) for n in names]) if own_feature_only else np.ones(len(names), bool)
+        if not use.any():
+            raise CalibrationError(f"{au}: no feature column starting with {au!r} for own_feature_only")
+        x, yy = x_all[ok][:, use], y[ok]
         mu, sd = x.mean(axis=0), x.std(axis=0)
         sd[sd == 0] = 1.0
         z = (x - mu) / sd
         coef = np.linalg.solve(z.T @ z + ridge * np.eye(z.shape[1]), z.T @ (yy - yy.mean()))
-        w = coef / sd
+        w = np.zeros(len(names))
+        w[use] = coef / sd
+        mu_all = np.zeros(len(names))
+        mu_all[use] = mu
+        mu = mu_all
         weights[au] = w.tolist()
         intercepts[au] = float(yy.mean() - mu @ w)
     return AUCalibration(features=names, weights=weights, intercepts=intercepts, ridge=ridge,
-                         notes={"frames": int(len(feats))})
+                         notes={"frames": int(len(feats)), "own_feature_only": own_feature_only})
