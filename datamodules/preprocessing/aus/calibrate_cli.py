@@ -3,8 +3,8 @@
 Pairs files by stem (``VIDEO.npz`` <-> ``VIDEO.csv`` or ``VIDEO_openface.csv``; a single file on each side
 is paired as is), matches frames (landmark frame ``f`` <-> OpenFace frame ``f + --frame-offset``; the
 extractor counts from 0, OpenFace from 1), refuses a pair with no frame overlap naming both files, and
-reports per-AU Pearson r on held-out data: leave-one-video-out with >= 2 videos, else the last
-``--holdout`` fraction of frames (a contiguous block) after fitting on the rest.
+reports per-AU Pearson r on held-out data (predictions pooled): leave-one-video-out with >= 2 videos,
+else ``--folds`` contiguous frame blocks, each predicted by a fit on the other blocks.
 
 Example:
     python scripts/calibrate_aus.py landmarks/ openface/ --out calib.json
@@ -83,7 +83,7 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
-def held_out_r(videos: list[tuple[pd.DataFrame, pd.DataFrame]], ridge: float, holdout: float,
+def held_out_r(videos: list[tuple[pd.DataFrame, pd.DataFrame]], ridge: float, folds: int,
                own: bool = True) -> tuple[str, dict[str, float]]:
     """Per-AU r on held-out data (pooled held-out predictions); returns the scheme's name and the r's."""
     preds, truth = [], []
@@ -98,21 +98,23 @@ def held_out_r(videos: list[tuple[pd.DataFrame, pd.DataFrame]], ridge: float, ho
             truth.append(of)
     else:
         feats, of = videos[0]
-        cut = int(round(len(feats) * (1 - holdout)))
-        scheme = f"last {len(feats) - cut} of {len(feats)} frames held out"
-        cal = fit_calibration(feats.iloc[:cut], of.iloc[:cut], ridge=ridge, own_feature_only=own)
-        preds.append(cal.predict(feats.iloc[cut:]))
-        truth.append(of.iloc[cut:])
+        blocks = np.array_split(np.arange(len(feats)), folds)
+        scheme = f"{folds} contiguous frame blocks of {len(feats)} frames, each held out in turn"
+        for block in blocks:
+            train = np.setdiff1d(np.arange(len(feats)), block)
+            cal = fit_calibration(feats.iloc[train], of.iloc[train], ridge=ridge, own_feature_only=own)
+            preds.append(cal.predict(feats.iloc[block]))
+            truth.append(of.iloc[block])
     p, t = pd.concat(preds, ignore_index=True), pd.concat(truth, ignore_index=True)
     return scheme, {au: _pearson(p[f"{au}_r"].to_numpy(), t[f"{au}_r"].to_numpy()) for au in AU_NAMES}
 
 
-def run(landmarks: Path, openface: Path, out: Path, ridge: float = 10.0, holdout: float = 0.3,
+def run(landmarks: Path, openface: Path, out: Path, ridge: float = 10.0, folds: int = 5,
         frame_offset: int = 1, own: bool = True) -> AUCalibration:
     """Fit on all pairs, report held-out r, save to ``out``; returns the calibration."""
     pairs = pair_files(landmarks, openface)
     videos = [load_pair(n, c, frame_offset) for n, c in pairs]
-    scheme, rs = held_out_r(videos, ridge, holdout, own)
+    scheme, rs = held_out_r(videos, ridge, folds, own)
     cal = fit_calibration(pd.concat([f for f, _ in videos], ignore_index=True),
                           pd.concat([o for _, o in videos], ignore_index=True), ridge=ridge,
                           own_feature_only=own)
@@ -132,13 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("openface", type=Path, help="OpenFace 2.x CSV file or folder")
     parser.add_argument("--out", type=Path, required=True, help="calibration JSON to write")
     parser.add_argument("--ridge", type=float, default=10.0, help="L2 penalty on standardised features")
-    parser.add_argument("--holdout", type=float, default=0.3, help="held-out frame fraction with one video")
+    parser.add_argument("--folds", type=int, default=5, help="contiguous held-out frame blocks with one video")
     parser.add_argument("--frame-offset", type=int, default=1, help="OpenFace frame = landmark frame + this")
     parser.add_argument("--all-features", action="store_true",
                         help="each AU regresses on all 17 geometric features (default: only its own measure)")
     args = parser.parse_args(argv)
     try:
-        run(args.landmarks, args.openface, args.out, args.ridge, args.holdout, args.frame_offset, not args.all_features)
+        run(args.landmarks, args.openface, args.out, args.ridge, args.folds, args.frame_offset, not args.all_features)
     except CalibrationError as exc:
         parser.exit(2, f"error: {exc}\n")
     return 0
