@@ -149,3 +149,14 @@ def test_shared_video_blinks_found_where_openface_au45_peaks(shared_video_aus) -
 
 def _local_maxima(x: np.ndarray, threshold: float) -> list[int]:
     return [i for i in range(len(x)) if x[i] >= threshold and x[i] >= x[max(i - 1, 0)] and x[i] >= x[min(i + 1, len(x) - 1)]]
+
+
+def test_shared_video_head_pose_signs_follow_openface(shared_video_aus, realdata: Path) -> None:
+    import pandas as pd
+
+    seq, _, _ = shared_video_aus
+    pose = head_pose(seq.points, seq.valid)
+    of = pd.read_csv(realdata / "opendbm" / "subj01_timepoint01_openface.csv", skipinitialspace=True)
+    for i, col in enumerate(("pose_Rx", "pose_Ry", "pose_Rz")):
+        r = np.corrcoef(pose[:, i], of[col].to_numpy())[0, 1]
+        assert r > 0.3, f"{col}: r {r:.2f} (sign or axis mismatch with OpenFace)"
