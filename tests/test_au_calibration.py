@@ -83,7 +83,9 @@ def test_estimate_aus_uses_the_calibration_map() -> None:
     weights = {"AU12": [10.0 if n == "AU12_geom" else 0.0 for n in names]}
     cal = AUCalibration(features=names, weights=weights, intercepts={"AU12": 0.25})
     aus = estimate_aus(pts, np.ones(40, bool), calibration=cal)
-    assert aus.attrs["calibrated"] and list(aus.columns) == ["AU12_r", "AU12_c"]
+    assert aus.attrs["calibrated"] == ["AU12"] and len(aus.columns) == 34
+    default = estimate_aus(pts, np.ones(40, bool))
+    pd.testing.assert_series_equal(aus["AU45_r"], default["AU45_r"])  # uncalibrated AUs keep default gains
     assert aus["AU12_r"].iloc[5] == pytest.approx(0.25, abs=1e-3)  # neutral: intercept
     assert aus["AU12_r"].iloc[30] == pytest.approx(0.25 + 10 * 0.05, abs=1e-3)  # 5 % of face size * 10
 

@@ -108,22 +108,26 @@ def estimate_aus(points: np.ndarray, valid: np.ndarray, calibration: AUCalibrati
                  smooth: int = SMOOTH_FRAMES) -> pd.DataFrame:
     """``AU01_r .. AU45_r`` then ``AU01_c .. AU45_c`` (34 columns) per frame; see the module docstring.
 
-    With ``calibration``, ``_r`` is its linear map of the baseline-relative features (clipped to 0-5).
-    ``.attrs["baseline"]`` records the baseline used; ``.attrs["calibrated"]`` whether a map was applied.
+    With ``calibration``, ``_r`` of each AU it covers is its linear map of the baseline-relative features
+    (clipped to 0-5); other AUs keep the default gains. ``.attrs["baseline"]`` records the baseline used,
+    ``.attrs["calibrated"]`` the AUs that came from the calibration.
     """
     features = au_features(points, valid, smooth=smooth)
     baseline = neutral_baseline(features)
     rel = relative_features(features, baseline)
+    intensities = pd.DataFrame(
+        {f"{au}_r": np.clip(5.0 * rel[feature_name(au)] / FULL_SCALE[au], 0.0, 5.0) for au in AU_NAMES},
+        index=features.index,
+    )
+    calibrated: list[str] = []
     if calibration is not None:
-        intensities = calibration.predict(rel)
-    else:
-        intensities = pd.DataFrame(
-            {f"{au}_r": np.clip(5.0 * rel[feature_name(au)] / FULL_SCALE[au], 0.0, 5.0) for au in AU_NAMES},
-            index=features.index,
-        )
+        mapped = calibration.predict(rel)
+        calibrated = [c[:-2] for c in mapped.columns if c in intensities.columns]
+        intensities[mapped.columns.intersection(intensities.columns)] = mapped
+        intensities = intensities.where(features.notna().all(axis=1), np.nan, axis=0)
     presence = (intensities >= PRESENCE_THRESHOLD).astype(float).where(intensities.notna())
     presence.columns = [c[:-2] + "_c" for c in intensities.columns]
     out = pd.concat([intensities, presence], axis=1)
     out.attrs["baseline"] = baseline
-    out.attrs["calibrated"] = calibration is not None
+    out.attrs["calibrated"] = calibrated
     return out
