@@ -104,7 +104,7 @@ def test_columns_invalid_frames_and_baseline_fallback() -> None:
     assert aus["AU12_c"].iloc[30] == 1 and aus["AU12_c"].iloc[10] == 0
     few = estimate_aus(pts[: MIN_BASELINE_FRAMES - 1], valid[: MIN_BASELINE_FRAMES - 1])
     assert few.attrs["baseline"]["source"] == "canonical"
-    assert few["AU12_r"].iloc[5] == pytest.approx(0.0, abs=1e-6)  # canonical face = neutral
+    assert few["AU12_r"].iloc[5] == pytest.approx(0.0, abs=1e-4)  # canonical face = neutral (float32)
 
 
 def test_bad_mesh_shape_is_rejected() -> None:
