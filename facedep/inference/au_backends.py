@@ -106,8 +106,11 @@ def _tracker_landmarks(model: str, models_dir: Path | None, threads: int, min_sc
 
 def geometry_estimators() -> tuple[EstimateFn, PoseFn, Callable[[str | Path], Any]]:
     """``(estimate_aus, head_pose, AUCalibration.load)`` from ``datamodules.preprocessing.aus`` (imported here)."""
-    from datamodules.preprocessing.aus import AUCalibration, estimate_aus, head_pose
-
+    try:
+        from datamodules.preprocessing.aus import AUCalibration, estimate_aus, head_pose
+    except ImportError as exc:
+        raise ExtractError(f"the mesh backend needs datamodules.preprocessing.aus (geometric AUs), which does not "
+                           f"import here ({exc}); use --backend detector or openface") from exc
     return estimate_aus, head_pose, AUCalibration.load
 
 
