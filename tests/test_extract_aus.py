@@ -101,7 +101,7 @@ def real_cut(realdata: Path, path: Path, frames: int = 60) -> Path:
 
 
 def report(out: Path, name: str = "extraction_report.csv") -> pd.DataFrame:
-    return pd.read_csv(out / name, keep_default_na=False).assign(name=lambda t: [Path(v).name for v in t["video"]])
+    return pd.read_csv(out / name, keep_default_na=False, dtype=str).assign(name=lambda t: [Path(v).name for v in t["video"]])
 
 
 # ---- mesh backend --------------------------------------------------------------------------------
@@ -284,3 +284,23 @@ def test_video_to_depression_with_the_openface_backend(tmp_path: Path, tiny_args
     assert (out / "c1.aus.csv").exists() and (out / "extraction_report.csv").exists()
     assert video_pipeline.main(["--classifier", str(classifier), str(videos[0]), "--out", str(out)]) == 2
     assert "--au-detector" in capsys.readouterr().err
+
+
+# ---- detector backend ----------------------------------------------------------------------------
+def test_detector_backend_writes_the_bridge_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from facedep.inference.au_bridge import load_au_detector, video_to_au_table
+    from test_au_bridge import make_detector_ckpt
+    from video_helpers import write_video
+
+    ckpt = make_detector_ckpt(tmp_path / "det.ckpt")
+    video = write_video(tmp_path / "grey.mp4", frames=6)
+    out = tmp_path / "out"
+    assert main([str(video), "--out", str(out), "--backend", "detector", "--ckpt", str(ckpt), "--faces", "whole",
+                 "--batch-size", "4", "--no-progress"]) == 0
+    written = pd.read_csv(out / "grey.csv")
+    expected = video_to_au_table(load_au_detector(ckpt), video, faces="whole")
+    assert list(written.columns) == list(expected.columns)
+    np.testing.assert_allclose(written["AU01_p"], expected["AU01_p"], atol=1e-4)
+    assert report(out).loc[0, "frames"] == "6" and report(out).loc[0, "backend"] == "detector"
+    assert main([str(video), "--out", str(out), "--backend", "detector"]) == 2
+    assert "--ckpt" in capsys.readouterr().err

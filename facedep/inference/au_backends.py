@@ -82,6 +82,28 @@ def _no_face(video: Path, frames: int) -> ExtractError:
 
 
 # ---- mesh ----------------------------------------------------------------------------------------
+class PresenceRecorder:
+    """A mesh tracker that also keeps each frame's presence score (0 without a face), for OpenFace's ``confidence``."""
+
+    def __init__(self, tracker: Any) -> None:
+        self._tracker = tracker
+        self.presence: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tracker, name)
+
+    def reset(self) -> None:
+        """Forget the last video (the tracker's own reset too)."""
+        self.presence.clear()
+        self._tracker.reset()
+
+    def track(self, rgb: np.ndarray) -> Any:
+        """The tracker's result; its presence recorded."""
+        result = self._tracker.track(rgb)
+        self.presence.append(float(result.presence) if result.points is not None else 0.0)
+        return result
+
+
 def _tracker_landmarks(model: str, models_dir: Path | None, threads: int, min_score: float) -> LandmarkFn:
     """Per-video landmarks with the mesh tracker, or with today's detector + mesh where it is not installed."""
     from datamodules.preprocessing import extract
@@ -91,8 +113,14 @@ def _tracker_landmarks(model: str, models_dir: Path | None, threads: int, min_sc
     except ImportError:
         build_tracker = None
     if build_tracker is not None:
-        tracker = build_tracker(model=model, models_dir=models_dir, num_threads=threads, min_score=min_score)
-        return lambda video, stride, progress: extract.extract_video(video, tracker, stride=stride, progress=progress)
+        tracker = PresenceRecorder(build_tracker(model=model, models_dir=models_dir, num_threads=threads, min_score=min_score))
+
+        def landmarks(video: Path, stride: int, progress: bool) -> LandmarkSequence:
+            sequence = extract.extract_video(video, tracker, stride=stride, progress=progress)
+            sequence.notes["presence"] = np.asarray(tracker.presence, dtype=np.float64)  # the CSV's confidence
+            return sequence
+
+        return landmarks
     from datamodules.preprocessing.face_mesh import FaceDetector, FaceMesh
     from datamodules.preprocessing.face_models import ensure_face_models
 
