@@ -162,8 +162,9 @@ def _format_column(name: str, values: pd.Series) -> list[str]:
     """Cells of one column: OpenFace's precision; empty where NaN (a value the estimator could not give)."""
     fmt = _FORMATS.get(name, "%.3f" if name.startswith(("x_", "y_")) else "%.2f")
     if fmt == "%d":
-        return [fmt % v for v in values.to_numpy(dtype=np.int64)]
-    return ["" if np.isnan(v) else fmt % v for v in values.to_numpy(dtype=np.float64)]
+        return np.char.mod(fmt, values.to_numpy(dtype=np.int64)).tolist()
+    numbers = values.to_numpy(dtype=np.float64)
+    return np.where(np.isnan(numbers), "", np.char.mod(fmt, numbers)).tolist()
 
 
 def write_openface_csv(table: pd.DataFrame, path: str | Path) -> Path:
