@@ -109,15 +109,28 @@ def add_backend_arguments(parser: argparse.ArgumentParser, default: str = "mesh"
         parser.add_argument("--ckpt", default=None, help="detector backend: AUDetector checkpoint")
 
 
+MESH_MIN_FACE_SCORE = 0.5
+"""The mesh backend's default BlazeFace threshold (as ``extract_landmarks.py``; the detector's is 0.7)."""
+
+
+def min_face_score(args: argparse.Namespace) -> float:
+    """``--min-face-score`` when given, else the backend's default (mesh 0.5, detector 0.7)."""
+    from facedep.inference.faces import DEFAULT_MIN_FACE_SCORE
+
+    if getattr(args, "min_face_score", None) is not None:
+        return float(args.min_face_score)
+    return MESH_MIN_FACE_SCORE if args.backend == "mesh" else DEFAULT_MIN_FACE_SCORE
+
+
 def make_backend(args: argparse.Namespace, ckpt: str | None = None) -> Any:
     """The backend ``args`` ask for; :class:`PredictError` / :class:`FaceModelError` with a clear message."""
     if args.backend == "mesh":
-        return MeshBackend.create(args.model, args.models, args.threads, args.min_face_score, args.calibration)
+        return MeshBackend.create(args.model, args.models, args.threads, min_face_score(args), args.calibration)
     if args.backend == "openface":
         return OpenFaceBackend.create(args.openface_bin)
     if ckpt is None:
         raise ExtractError("--backend detector needs an AUDetector checkpoint (--ckpt)")
-    return DetectorBackend.create(ckpt, args.device, args.margin, args.faces, args.batch_size, args.min_face_score)
+    return DetectorBackend.create(ckpt, args.device, args.margin, args.faces, args.batch_size, min_face_score(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, help="output folder: <stem>.csv per video + report")
     add_backend_arguments(parser)
     add_bridge_arguments(parser)  # --faces --stride --batch-size --device --margin --min-face-score
+    parser.set_defaults(min_face_score=None)  # per backend: min_face_score()
     parser.add_argument("--shard", default=None, metavar="K/N", help="process only shard K of N (1-based)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for OpenCV and the TFLite runtime")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -54,7 +54,7 @@ from facedep.inference.au_bridge import (DEFAULT_MIN_FACE_SCORE, BridgeError, Fa
                                bridge_videos, load_au_detector)
 from facedep.inference.checkpoints import build_module
 from facedep.inference.common import CheckpointFile, PredictError, pick_device, read_checkpoint
-from facedep.inference.extract_aus import add_backend_arguments, make_backend
+from facedep.inference.extract_aus import add_backend_arguments, make_backend, min_face_score
 
 
 @dataclass
@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output folder: <stem>.aus.csv per video, predictions.csv")
     add_backend_arguments(parser, default="detector", detector_ckpt=False)
     add_bridge_arguments(parser)
+    parser.set_defaults(min_face_score=None)  # per backend: extract_aus.min_face_score
     parser.add_argument("--threads", type=int, default=1, help="mesh backend: CPU threads for the TFLite runtime")
     args = parser.parse_args(argv)
     if args.backend == "detector" and args.au_detector is None:
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         backend = None if args.backend == "detector" else make_backend(args)
         table = video_to_depression(args.au_detector, args.classifier, args.videos, args.out, args.faces, args.stride,
-                                    args.batch_size, args.device, args.min_face_score, args.margin, backend)
+                                    args.batch_size, args.device, min_face_score(args), args.margin, backend)
     except (PredictError, ValueError, FaceModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
