@@ -261,6 +261,8 @@ def test_shards_of_a_job_array_cover_the_folder_once(tmp_path: Path) -> None:
     assert first["name"].tolist() == ["v0.mp4", "v2.mp4", "v4.mp4"] and second["name"].tolist() == ["v1.mp4", "v3.mp4"]
     assert sorted(p.name for p in out.glob("*.csv") if not p.name.startswith("extraction")) == [f"{v.stem}.csv" for v in videos]
     assert main([str(tmp_path / "videos"), "--out", str(out), "--backend", "openface", "--shard", "3/2"]) == 2
+    assert main([str(tmp_path / "videos"), "--out", str(out), "--backend", "openface", "--openface-bin", str(binary),
+                 "--stride", "2"]) == 2
 
 
 # ---- video_to_depression --backend ---------------------------------------------------------------
@@ -304,3 +306,19 @@ def test_detector_backend_writes_the_bridge_table(tmp_path: Path, capsys: pytest
     assert report(out).loc[0, "frames"] == "6" and report(out).loc[0, "backend"] == "detector"
     assert main([str(video), "--out", str(out), "--backend", "detector"]) == 2
     assert "--ckpt" in capsys.readouterr().err
+
+
+def test_video_to_depression_with_the_mesh_backend(fake_mesh: None, realdata: Path, tmp_path: Path,
+                                                   tiny_args: list[str]) -> None:
+    from facedep.experiment.train import run_training
+    from facedep.inference import video_pipeline
+
+    classifier = Path(run_training([*tiny_args, "--trainer.max_epochs", "1"])["best_checkpoint"])  # intensity channels
+    video = real_cut(realdata, tmp_path / "cut.mp4", frames=64)
+    out = tmp_path / "pred"
+    assert video_pipeline.main(["--backend", "mesh", "--model", "mesh", "--classifier", str(classifier), str(video),
+                                "--out", str(out)]) == 0
+    row = pd.read_csv(out / "predictions.csv").iloc[0]
+    expected = video_pipeline.predict_au_csv(video_pipeline.load_sequence_classifier(classifier), out / "cut.aus.csv")
+    assert row["frames_used"] == 64 and row["windows"] == expected["windows"] > 0
+    assert row["score"] == pytest.approx(expected["score"], abs=1e-4)

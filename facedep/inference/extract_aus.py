@@ -160,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.stride < 1 or args.threads < 1:
         print("error: --stride and --threads must be >= 1", file=sys.stderr)
         return 2
+    if args.backend == "openface" and args.stride != 1:
+        print("error: the openface backend processes every frame: --stride must be 1", file=sys.stderr)
+        return 2
     videos = find_videos(args.input)
     if not videos:
         print(f"error: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in {args.input}", file=sys.stderr)
