@@ -12,5 +12,8 @@ Modules (imported on demand, so that this package pulls in no heavy dependency):
 * :mod:`~datamodules.preprocessing.normalize` -- per-video landmark normalisation (centre,
   inter-ocular scale, rigid alignment to the video's mean shape);
 * :mod:`~datamodules.preprocessing.pseudo_images` -- landmark pseudo-images (per-frame resized
-  ``P x 3`` matrices as in the seed, or ``(3, T, P)`` time x landmark images).
+  ``P x 3`` matrices as in the seed, or ``(3, T, P)`` time x landmark images);
+* :mod:`~datamodules.preprocessing.openface_layout` -- mesh frames in OpenFace 2.x's CSV layout
+  (68 iBUG points mapped from the mesh, pose, AUs); :mod:`~datamodules.preprocessing.sharding` --
+  ``--shard K/N`` for job arrays.
 """

@@ -1,8 +1,13 @@
 """Videos -> AUs -> depression in one command: the AU bridge, then an AU-sequence classifier checkpoint.
 
 ``python scripts/video_to_depression.py --au-detector det.ckpt --classifier seq.ckpt clip.mp4 [...] --out out/``
+``python scripts/video_to_depression.py --backend mesh --classifier seq.ckpt clip.mp4 [...] --out out/``
 
-1. :mod:`facedep.inference.au_bridge` writes ``out/<stem>.aus.csv`` (OpenFace layout) per video.
+1. ``--backend detector`` (default): :mod:`facedep.inference.au_bridge` writes ``out/<stem>.aus.csv``
+   (OpenFace layout) per video. ``--backend mesh`` (AU estimates from face-mesh geometry, no
+   ``--au-detector``) or ``openface`` (your ``FeatureExtraction``) write it through the code of
+   ``scripts/extract_aus.py`` (:func:`facedep.inference.extract_aus.extract_videos`), with its
+   ``out/extraction_report.csv``; a video it skips (unreadable, no face) gets a row with ``error``.
 2. Each CSV goes through the classifier exactly as its ``AUSequenceDataModule`` fed it: the same
    reader (``file_format``), its ``channels``, frames with ``success == 0`` or ``confidence <
    min_confidence`` (or a NaN channel) dropped, the scaler fitted on the training subjects (saved
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,12 +47,14 @@ from datamodules.au_channels import resolve_channels
 from datamodules.au_loading import load_au_table, valid_frames
 from datamodules.cache import ArrayCache
 from datamodules.io.au_table import DataFormatError
+from datamodules.preprocessing.face_models import FaceModelError
 from datamodules.standardize import ChannelScaler
 from datamodules.window_dataset import WindowDataset
 from facedep.inference.au_bridge import (DEFAULT_MIN_FACE_SCORE, BridgeError, FaceMode, LoadedDetector, add_bridge_arguments,
                                bridge_videos, load_au_detector)
 from facedep.inference.checkpoints import build_module
 from facedep.inference.common import CheckpointFile, PredictError, pick_device, read_checkpoint
+from facedep.inference.extract_aus import add_backend_arguments, make_backend, min_face_score
 
 
 @dataclass
@@ -111,13 +119,13 @@ def load_sequence_classifier(ckpt: str | Path | CheckpointFile, device: str = "c
                             torch_device)
 
 
-def check_channels(classifier: LoadedClassifier, detector: LoadedDetector) -> None:
-    """Raise :class:`BridgeError` naming the classifier channels the detector's CSV will not have."""
-    provided = set(detector.columns)
-    missing = [c for c in classifier.channels if c not in provided]
+def check_channels(classifier: LoadedClassifier, detector: LoadedDetector | Sequence[str], what: str = "AU detector") -> None:
+    """Raise :class:`BridgeError` naming the classifier channels the AU CSV (detector's, or ``detector`` columns) lacks."""
+    columns = list(detector.columns) if isinstance(detector, LoadedDetector) else list(detector)
+    missing = [c for c in classifier.channels if c not in set(columns)]
     if missing:
-        offered = [c for c in detector.columns if not c.endswith("_p")]
-        raise BridgeError(f"the classifier needs channel(s) {missing} that the AU detector cannot provide; "
+        offered = [c for c in columns if not c.endswith("_p")]
+        raise BridgeError(f"the classifier needs channel(s) {missing} that the {what} cannot provide; "
                           f"it writes {offered}. Train the classifier with channels from that list "
                           "(e.g. configs/au/bridge_demo.yaml)")
 
@@ -154,17 +162,28 @@ def predict_au_csv(classifier: LoadedClassifier, path: str | Path, batch_size: i
 def video_to_depression(au_detector: str | Path | LoadedDetector, classifier: str | Path | LoadedClassifier,
                         videos: list[str | Path], out: str | Path, faces: FaceMode = "detect", stride: int = 1,
                         batch_size: int = 32, device: str = "cpu", min_face_score: float = DEFAULT_MIN_FACE_SCORE,
-                        margin: float | None = None) -> pd.DataFrame:
-    """Bridge every video to ``out/<stem>.aus.csv``, classify each, write ``out/predictions.csv``; return it.
+                        margin: float | None = None, backend: Any | None = None) -> pd.DataFrame:
+    """AUs of every video to ``out/<stem>.aus.csv``, classify each, write ``out/predictions.csv``; return it.
 
-    Failed videos (unreadable) get a row with ``error`` and no score; no face -> no usable frame -> no score.
+    ``backend``: None for the AU detector bridge (``au_detector``), or a backend of
+    :mod:`facedep.inference.au_backends` (then ``au_detector`` is unused). Failed videos (unreadable)
+    get a row with ``error`` and no score; with the bridge, no face -> no usable frame -> no score.
     """
-    detector = au_detector if isinstance(au_detector, LoadedDetector) else load_au_detector(au_detector, device, margin)
     model = classifier if isinstance(classifier, LoadedClassifier) else load_sequence_classifier(classifier, device)
-    check_channels(model, detector)
     out = Path(out)
+    if backend is not None:
+        from facedep.inference.au_backends import provided_channels
+        from facedep.inference.extract_aus import extract_videos
+
+        check_channels(model, provided_channels(backend), f"{backend.name} backend")
+        rows = extract_videos(backend, [Path(v) for v in videos], out, stride, progress=False, suffix=".aus.csv")
+        summaries = [{"video": r["video"], "csv": r["csv"], "error": r["error"] or None} for r in rows]
+    else:
+        detector = au_detector if isinstance(au_detector, LoadedDetector) else load_au_detector(au_detector, device, margin)
+        check_channels(model, detector)
+        summaries = bridge_videos(detector, list(videos), out, faces, stride, batch_size, min_face_score, ".aus.csv")
     rows = []
-    for summary in bridge_videos(detector, list(videos), out, faces, stride, batch_size, min_face_score, ".aus.csv"):
+    for summary in summaries:
         if summary["csv"] is None:
             rows.append({"video": Path(summary["video"]).name, "error": summary["error"]})
             continue
@@ -183,15 +202,23 @@ def main(argv: list[str] | None = None) -> int:
     """``video_to_depression.py``; exit 2 on a user error (bad checkpoint, channels), 1 if a video failed."""
     parser = argparse.ArgumentParser(prog="video_to_depression.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("videos", nargs="+", help="video files")
-    parser.add_argument("--au-detector", required=True, help="AUDetector checkpoint (lightning_modules.AUDetector)")
+    parser.add_argument("--au-detector", default=None,
+                        help="AUDetector checkpoint (lightning_modules.AUDetector); needed by --backend detector")
     parser.add_argument("--classifier", required=True, help="AU-sequence classifier checkpoint (AUSequenceDataModule)")
     parser.add_argument("--out", required=True, help="output folder: <stem>.aus.csv per video, predictions.csv")
+    add_backend_arguments(parser, default="detector", detector_ckpt=False)
     add_bridge_arguments(parser)
+    parser.set_defaults(min_face_score=None)  # per backend: extract_aus.min_face_score
+    parser.add_argument("--threads", type=int, default=1, help="mesh backend: CPU threads for the TFLite runtime")
     args = parser.parse_args(argv)
+    if args.backend == "detector" and args.au_detector is None:
+        print("error: --backend detector (the default) needs --au-detector CKPT; or use --backend mesh", file=sys.stderr)
+        return 2
     try:
+        backend = None if args.backend == "detector" else make_backend(args)
         table = video_to_depression(args.au_detector, args.classifier, args.videos, args.out, args.faces, args.stride,
-                                    args.batch_size, args.device, args.min_face_score, args.margin)
-    except (PredictError, ValueError) as exc:
+                                    args.batch_size, args.device, min_face_score(args), args.margin, backend)
+    except (PredictError, ValueError, FaceModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     shown = [c for c in ("video", "frames", "frames_used", "windows", "score", "class_name", "error") if c in table.columns]

@@ -1,0 +1,182 @@
+"""OpenFace 2.x AU CSVs from raw videos: ``scripts/extract_aus.py VIDEO_OR_DIR --out DIR --backend mesh``.
+
+Writes ``DIR/<video stem>.csv`` per video (``<stem>_<ext>.csv`` where stems collide) and
+``DIR/extraction_report.csv`` (``extraction_report.shardKofN.csv`` with ``--shard K/N``): ``video,
+frames, frames_with_face, fps_video, fps_processing, backend, error``. Backends
+(:mod:`facedep.inference.au_backends`): ``mesh`` (AU estimates from face-mesh geometry, no download
+but the mesh models), ``detector`` (an ``AUDetector`` checkpoint, ``--ckpt``), ``openface`` (your
+OpenFace 2.x ``FeatureExtraction``, ``--openface-bin`` or ``PATH``). A video that cannot be read or
+has no face in any frame is reported (its ``error``) and skipped: no CSV; the exit code is then 1.
+Existing CSVs in ``DIR`` are overwritten, as ``extract_landmarks.py`` does. ``--shard K/N`` takes
+every N-th video of the sorted list, starting at the K-th, so a job array of N tasks covers a folder.
+
+Example:
+    python scripts/extract_aus.py /data/videos --out /data/aus --backend mesh --shard $((SLURM_ARRAY_TASK_ID+1))/8
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from datamodules.output_folder import OutputFolderError, check_output_folder
+from datamodules.preprocessing.extract import VIDEO_SUFFIXES, find_videos, output_names, progress_bar
+from datamodules.preprocessing.face_models import FaceModelError
+from datamodules.preprocessing.sharding import ShardError, parse_shard, select_shard, shard_suffix
+from facedep.inference.au_backends import DetectorBackend, ExtractError, MeshBackend, OpenFaceBackend
+from facedep.inference.common import PredictError
+
+BACKENDS: tuple[str, ...] = ("mesh", "detector", "openface")
+REPORT_COLUMNS: tuple[str, ...] = ("video", "frames", "frames_with_face", "fps_video", "fps_processing", "backend", "error")
+
+
+def csv_names(videos: Sequence[Path], suffix: str = ".csv") -> dict[Path, str]:
+    """``<stem><suffix>`` per video; ``<stem>_<ext><suffix>`` where stems collide (as ``extract_landmarks.py``).
+
+    >>> sorted(csv_names([Path("a.mp4"), Path("a.avi"), Path("b.mp4")]).values())
+    ['a_avi.csv', 'a_mp4.csv', 'b.csv']
+    """
+    return {video: name[: -len(".npz")] + suffix for video, name in output_names(videos).items()}
+
+
+def report_name(shard: tuple[int, int] | None = None) -> str:
+    """``extraction_report.csv``, or ``extraction_report.shardKofN.csv`` for one shard."""
+    return "extraction_report.csv" if shard is None else f"extraction_report.{shard_suffix(*shard)}.csv"
+
+
+def write_report(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """The per-video report CSV (:data:`REPORT_COLUMNS`)."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=REPORT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def extract_videos(backend: Any, videos: Sequence[Path], out: Path, stride: int = 1, progress: bool = True,
+                   shard: tuple[int, int] | None = None, suffix: str = ".csv", verbose: bool = True) -> list[dict[str, Any]]:
+    """Run ``backend`` on ``videos`` (the shard of them), write one CSV each and the report; return the report rows.
+
+    Each row has ``csv`` (the written path, or None) besides :data:`REPORT_COLUMNS`. Names are given
+    over the whole list before sharding, so that every shard names a video the same way.
+    """
+    names = csv_names(list(videos), suffix)
+    chosen = select_shard(names, *shard) if shard else sorted(names)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    videos_bar = progress_bar(progress and backend.name != "mesh")  # the mesh shows a per-frame bar itself
+    with videos_bar:
+        task = videos_bar.add_task(f"{backend.name}: videos", total=len(chosen), rate="")
+        for video in chosen:
+            target = out / names[video]
+            row: dict[str, Any] = {"video": str(video), "frames": "", "frames_with_face": "", "fps_video": "",
+                                   "fps_processing": "", "backend": backend.name, "error": "", "csv": None}
+            try:
+                summary = backend.run(video, target, stride=stride, progress=progress)
+            except ExtractError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                row["error"] = str(exc)
+            else:
+                row.update(frames=summary.frames, frames_with_face=summary.frames_with_face,
+                           fps_video="" if summary.fps_video is None else f"{summary.fps_video:.3f}",
+                           fps_processing=f"{summary.fps_processing:.1f}", csv=str(target))
+                if verbose:
+                    print(f"{video.name}: {summary.frames_with_face}/{summary.frames} frames with a face, "
+                          f"{summary.fps_processing:.1f} frames/s -> {target}", file=sys.stderr)
+            rows.append(row)
+            videos_bar.update(task, advance=1)
+    write_report(rows, out / report_name(shard))
+    return rows
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser, default: str = "mesh", detector_ckpt: bool = True) -> None:
+    """``--backend`` and the options of each backend (the detector's are the bridge's, added by the caller)."""
+    parser.add_argument("--backend", choices=BACKENDS, default=default,
+                        help="mesh: AU estimates from face-mesh geometry; detector: an AUDetector checkpoint; "
+                             "openface: your OpenFace 2.x FeatureExtraction")
+    parser.add_argument("--model", choices=("attention", "mesh"), default="attention",
+                        help="mesh backend: the 478-point attention mesh (default) or the 468-point mesh")
+    parser.add_argument("--calibration", type=Path, default=None,
+                        help="mesh backend: a per-AU calibration file from scripts/calibrate_aus.py")
+    parser.add_argument("--models", type=Path, default=None, help="mesh model cache dir (default $FACEDEP_CACHE/models)")
+    parser.add_argument("--openface-bin", default=None,
+                        help="openface backend: path to FeatureExtraction (default: the one on PATH)")
+    if detector_ckpt:
+        parser.add_argument("--ckpt", default=None, help="detector backend: AUDetector checkpoint")
+
+
+MESH_MIN_FACE_SCORE = 0.5
+"""The mesh backend's default BlazeFace threshold (as ``extract_landmarks.py``; the detector's is 0.7)."""
+
+
+def min_face_score(args: argparse.Namespace) -> float:
+    """``--min-face-score`` when given, else the backend's default (mesh 0.5, detector 0.7)."""
+    from facedep.inference.faces import DEFAULT_MIN_FACE_SCORE
+
+    if getattr(args, "min_face_score", None) is not None:
+        return float(args.min_face_score)
+    return MESH_MIN_FACE_SCORE if args.backend == "mesh" else DEFAULT_MIN_FACE_SCORE
+
+
+def make_backend(args: argparse.Namespace, ckpt: str | None = None) -> Any:
+    """The backend ``args`` ask for; :class:`PredictError` / :class:`FaceModelError` with a clear message."""
+    if args.backend == "mesh":
+        return MeshBackend.create(args.model, args.models, args.threads, min_face_score(args), args.calibration)
+    if args.backend == "openface":
+        return OpenFaceBackend.create(args.openface_bin)
+    if ckpt is None:
+        raise ExtractError("--backend detector needs an AUDetector checkpoint (--ckpt)")
+    return DetectorBackend.create(ckpt, args.device, args.margin, args.faces, args.batch_size, min_face_score(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of ``extract_aus.py``."""
+    from facedep.inference.au_bridge import add_bridge_arguments
+
+    parser = argparse.ArgumentParser(prog="extract_aus.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("input", metavar="VIDEO_OR_DIR", help="a video file or a directory of videos")
+    parser.add_argument("--out", required=True, type=Path, help="output folder: <stem>.csv per video + report")
+    add_backend_arguments(parser)
+    add_bridge_arguments(parser)  # --faces --stride --batch-size --device --margin --min-face-score
+    parser.set_defaults(min_face_score=None)  # per backend: min_face_score()
+    parser.add_argument("--shard", default=None, metavar="K/N", help="process only shard K of N (1-based)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for OpenCV and the TFLite runtime")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit 0 when every video gave a CSV, 1 when one was skipped (unreadable, no face), 2 on a usage error."""
+    args = build_parser().parse_args(argv)
+    try:
+        shard = parse_shard(args.shard) if args.shard else None
+    except ShardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.stride < 1 or args.threads < 1:
+        print("error: --stride and --threads must be >= 1", file=sys.stderr)
+        return 2
+    if args.backend == "openface" and args.stride != 1:
+        print("error: the openface backend processes every frame: --stride must be 1", file=sys.stderr)
+        return 2
+    videos = find_videos(args.input)
+    if not videos:
+        print(f"error: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in {args.input}", file=sys.stderr)
+        return 1
+    try:
+        check_output_folder(args.out)
+        import cv2
+
+        cv2.setNumThreads(args.threads)
+        backend = make_backend(args, args.ckpt)
+    except (OutputFolderError, FaceModelError, PredictError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = extract_videos(backend, videos, args.out, args.stride, not args.no_progress, shard)
+    done = [r for r in rows if not r["error"]]
+    print(f"{len(done)}/{len(rows)} video(s) -> {args.out} (report {args.out / report_name(shard)})", file=sys.stderr)
+    return 0 if len(done) == len(rows) else 1
