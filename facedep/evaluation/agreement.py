@@ -168,7 +168,8 @@ def icc_3_1(x: np.ndarray, y: np.ndarray) -> float:
 
     With ``n`` targets (frames) and ``k = 2`` raters, ``ICC = (MSR - MSE) / (MSR + (k - 1) MSE)`` where MSR
     is the between-frames mean square and MSE the residual mean square of the two-way ANOVA. A constant
-    offset between the raters does not lower it (consistency); NaN when MSR + MSE is 0 or n < 2.
+    offset between the raters does not lower it (consistency); NaN when either rater is constant (as
+    Pearson r; the ANOVA would give 0) or n < 2.
 
     Example:
         >>> icc_3_1(np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.0, 4.0]))  # offset only
@@ -176,15 +177,14 @@ def icc_3_1(x: np.ndarray, y: np.ndarray) -> float:
     """
     data = np.column_stack([np.asarray(x, float), np.asarray(y, float)])
     n, k = data.shape
-    if n < 2:
+    if n < 2 or np.any(np.ptp(data, axis=0) == 0):
         return float("nan")
     grand = data.mean()
     ss_rows = k * ((data.mean(axis=1) - grand) ** 2).sum()
     ss_cols = n * ((data.mean(axis=0) - grand) ** 2).sum()
     ss_error = ((data - grand) ** 2).sum() - ss_rows - ss_cols
     msr, mse = ss_rows / (n - 1), max(ss_error, 0.0) / ((n - 1) * (k - 1))
-    denominator = msr + (k - 1) * mse
-    return float("nan") if denominator <= 1e-12 else float((msr - mse) / denominator)
+    return float((msr - mse) / (msr + (k - 1) * mse))
 
 
 def presence_f1(reference: np.ndarray, ours: np.ndarray) -> float:
@@ -237,12 +237,17 @@ def _au_row(matched: MatchedFrames, au: str, moving_std: float) -> dict[str, obj
 
 @dataclass
 class AgreementSummary:
-    """The issue's goal on one table: median r over the moving AUs, AU45's r, whether both are met."""
+    """The issue's goal on one table: median r over the moving AUs, AU45's r, whether both are met.
+
+    ``undefined_aus``: moving AUs whose r is NaN (ours constant); they count as r = 0 in the median, so
+    an AU we never move cannot raise it by dropping out.
+    """
 
     moving_aus: list[str]
     median_r: float
     au45_r: float
     moving_std: float = MOVING_STD
+    undefined_aus: list[str] = field(default_factory=list)
 
     @property
     def goal_met(self) -> bool:
@@ -252,8 +257,9 @@ class AgreementSummary:
     def line(self) -> str:
         """One line, e.g. ``median r 0.65 over 9 moving AUs (reference std >= 0.25), AU45 r 0.81: goal met``."""
         verdict = "goal met" if self.goal_met else f"goal not met (needs median >= {GOAL_MEDIAN_R}, AU45 >= {GOAL_AU45_R})"
+        undefined = f", r undefined (counted 0) for {', '.join(self.undefined_aus)}" if self.undefined_aus else ""
         return (f"median r {self.median_r:.3f} over {len(self.moving_aus)} moving AUs (reference std >= "
-                f"{self.moving_std:g}), AU45 r {self.au45_r:.3f}: {verdict}")
+                f"{self.moving_std:g}{undefined}), AU45 r {self.au45_r:.3f}: {verdict}")
 
 
 def summarize_agreement(table: pd.DataFrame, moving_std: float = MOVING_STD) -> AgreementSummary:
@@ -268,11 +274,11 @@ def summarize_agreement(table: pd.DataFrame, moving_std: float = MOVING_STD) -> 
     """
     moving = table[table["reference_std"] >= moving_std]
     values = moving["pearson_r"].to_numpy(dtype=float)
-    values = values[np.isfinite(values)]
     au45 = table.loc[table["au"] == "AU45", "pearson_r"]
     return AgreementSummary(
         moving_aus=moving["au"].tolist(),
-        median_r=float(np.median(values)) if values.size else float("nan"),
+        median_r=float(np.median(np.nan_to_num(values, nan=0.0))) if values.size else float("nan"),
         au45_r=float(au45.iloc[0]) if len(au45) else float("nan"),
         moving_std=moving_std,
+        undefined_aus=moving["au"][np.isnan(values)].tolist(),
     )
