@@ -93,7 +93,7 @@ class MatchedFrames:
     counts: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
-        """``"158 frames matched (0 only in ours, 2 only in the reference, 1 unsuccessful)"``."""
+        """E.g. ``"156 frames matched (0 only in ours, 2 only in the reference, 1 unsuccessful in either)"``."""
         c = self.counts
         return (f"{c['matched']} frames matched ({c['only_ours']} only in ours, {c['only_reference']} only in "
                 f"the reference, {c['failed']} unsuccessful in either)")
@@ -127,7 +127,7 @@ def match_frames(ours: pd.DataFrame, reference: pd.DataFrame, video: str = "") -
 
 def _success(joined: pd.DataFrame, column: str) -> np.ndarray:
     """A success column after an outer join (NaN on the other file's rows) as bool."""
-    return joined[column].fillna(False).astype(bool).to_numpy()
+    return joined[column].to_numpy(dtype=object, na_value=False).astype(bool)
 
 
 def _side(kept: pd.DataFrame, table: pd.DataFrame, suffix: str) -> pd.DataFrame:
