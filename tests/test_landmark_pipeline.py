@@ -87,5 +87,5 @@ def test_video_extraction_feeds_the_datamodule(realdata: Path, tmp_path: Path) -
     dm = LandmarkDataModule(str(tmp_path / "m.csv"), mode="temporal", frames_per_sample=16, stride=16, align=True,
                             split="column", file_format="npz", cache_dir=None)
     dm.setup("fit")
-    assert dm.datasets["train"][0]["x"].shape == (3, 16, 468)  # MediaPipe's 468-point mesh
+    assert dm.datasets["train"][0]["x"].shape == (3, 16, 478)  # attention mesh (default): 468 + 10 iris points
     assert dm.data_report["test"]["frames"]["kept"] == 2 * 72

@@ -239,9 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the extraction; exit code 0 if every video was processed, 1 otherwise."""
-    args = build_parser().parse_args(argv)
+def videos_to_process(args: argparse.Namespace) -> list[Path] | int:
+    """The videos named by ``args.input``, or the exit code after a one-line error.
+
+    Checks what every video command shares: ``--stride``/``--threads`` >= 1 (else 2) and at least one
+    video (else 1).
+    """
     if args.stride < 1 or args.threads < 1:
         print("error: --stride and --threads must be >= 1", file=sys.stderr)
         return 2
@@ -249,6 +252,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not videos:
         print(f"error: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in {args.input}", file=sys.stderr)
         return 1
+    return videos
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the extraction; exit code 0 if every video was processed, 1 otherwise."""
+    args = build_parser().parse_args(argv)
+    videos = videos_to_process(args)
+    if isinstance(videos, int):
+        return videos
     try:
         check_output_folder(args.out)
     except OutputFolderError as exc:

@@ -52,7 +52,14 @@ PoseFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class ExtractError(PredictError):
-    """A video that gave no AU CSV (unreadable, no face, OpenFace failed); the message names it."""
+    """A video that gave no AU CSV (unreadable, no face, OpenFace failed); the message names it.
+
+    ``frames`` is how many frames were read before giving up (``None`` when the video could not be read).
+    """
+
+    def __init__(self, message: str, frames: int | None = None) -> None:
+        super().__init__(message)
+        self.frames = frames
 
 
 @dataclass
@@ -78,7 +85,7 @@ def video_geometry(path: Path) -> tuple[tuple[int, int], float | None]:
 
 
 def _no_face(video: Path, frames: int) -> ExtractError:
-    return ExtractError(f"{video}: no face found in any of its {frames} processed frames; no CSV written")
+    return ExtractError(f"{video}: no face found in any of its {frames} processed frames; no CSV written", frames=frames)
 
 
 # ---- mesh ----------------------------------------------------------------------------------------
@@ -105,40 +112,24 @@ class PresenceRecorder:
 
 
 def _tracker_landmarks(model: str, models_dir: Path | None, threads: int, min_score: float) -> LandmarkFn:
-    """Per-video landmarks with the mesh tracker, or with today's detector + mesh where it is not installed."""
+    """Per-video landmarks from the MediaPipe-style mesh tracker (``model``: ``attention`` or ``mesh``)."""
     from datamodules.preprocessing import extract
+    from datamodules.preprocessing.mesh_tracker import build_tracker
 
-    try:
-        from datamodules.preprocessing.mesh_tracker import build_tracker
-    except ImportError:
-        build_tracker = None
-    if build_tracker is not None:
-        tracker = PresenceRecorder(build_tracker(model=model, models_dir=models_dir, num_threads=threads, min_score=min_score))
+    tracker = PresenceRecorder(build_tracker(model=model, models_dir=models_dir, num_threads=threads, min_score=min_score))
 
-        def landmarks(video: Path, stride: int, progress: bool) -> LandmarkSequence:
-            sequence = extract.extract_video(video, tracker, stride=stride, progress=progress)
-            sequence.notes["presence"] = np.asarray(tracker.presence, dtype=np.float64)  # the CSV's confidence
-            return sequence
+    def landmarks(video: Path, stride: int, progress: bool) -> LandmarkSequence:
+        sequence = extract.extract_video(video, tracker, stride=stride, progress=progress)
+        sequence.notes["presence"] = np.asarray(tracker.presence, dtype=np.float64)  # the CSV's confidence
+        return sequence
 
-        return landmarks
-    from datamodules.preprocessing.face_mesh import FaceDetector, FaceMesh
-    from datamodules.preprocessing.face_models import ensure_face_models
-
-    print(f"note: datamodules.preprocessing.mesh_tracker is not installed: --model {model} falls back to the "
-          "468-point mesh", file=sys.stderr)
-    models = ensure_face_models(models_dir)
-    detector = FaceDetector(models["detector"], min_score=min_score, num_threads=threads)
-    mesh = FaceMesh(models["landmarks"], num_threads=threads)
-    return lambda video, stride, progress: extract.extract_video(video, detector, mesh, stride=stride, progress=progress)
+    return landmarks
 
 
 def geometry_estimators() -> tuple[EstimateFn, PoseFn, Callable[[str | Path], Any]]:
-    """``(estimate_aus, head_pose, AUCalibration.load)`` from ``datamodules.preprocessing.aus`` (imported here)."""
-    try:
-        from datamodules.preprocessing.aus import AUCalibration, estimate_aus, head_pose
-    except ImportError as exc:
-        raise ExtractError(f"the mesh backend needs datamodules.preprocessing.aus (geometric AUs), which does not "
-                           f"import here ({exc}); use --backend detector or openface") from exc
+    """``(estimate_aus, head_pose, AUCalibration.load)`` from ``datamodules.preprocessing.aus``."""
+    from datamodules.preprocessing.aus import AUCalibration, estimate_aus, head_pose
+
     return estimate_aus, head_pose, AUCalibration.load
 
 

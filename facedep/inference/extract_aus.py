@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from datamodules.output_folder import OutputFolderError, check_output_folder
-from datamodules.preprocessing.extract import VIDEO_SUFFIXES, find_videos, output_names, progress_bar
+from datamodules.preprocessing.extract import output_names, progress_bar, videos_to_process
 from datamodules.preprocessing.face_models import FaceModelError
 from datamodules.preprocessing.sharding import ShardError, parse_shard, select_shard, shard_suffix
 from facedep.inference.au_backends import DetectorBackend, ExtractError, MeshBackend, OpenFaceBackend
@@ -80,6 +80,8 @@ def extract_videos(backend: Any, videos: Sequence[Path], out: Path, stride: int 
             except ExtractError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 row["error"] = str(exc)
+                if exc.frames is not None:  # read, but no face: say how many frames were looked at
+                    row.update(frames=exc.frames, frames_with_face=0)
             else:
                 row.update(frames=summary.frames, frames_with_face=summary.frames_with_face,
                            fps_video="" if summary.fps_video is None else f"{summary.fps_video:.3f}",
@@ -157,16 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ShardError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.stride < 1 or args.threads < 1:
-        print("error: --stride and --threads must be >= 1", file=sys.stderr)
-        return 2
     if args.backend == "openface" and args.stride != 1:
         print("error: the openface backend processes every frame: --stride must be 1", file=sys.stderr)
         return 2
-    videos = find_videos(args.input)
-    if not videos:
-        print(f"error: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in {args.input}", file=sys.stderr)
-        return 1
+    videos = videos_to_process(args)
+    if isinstance(videos, int):
+        return videos
     try:
         check_output_folder(args.out)
         import cv2

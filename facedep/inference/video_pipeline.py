@@ -91,7 +91,7 @@ def load_sequence_classifier(ckpt: str | Path | CheckpointFile, device: str = "c
         (['AU01_c', 'AU02_c'], 64)
     """
     checkpoint = read_checkpoint(ckpt, "classifier checkpoint", BridgeError)
-    path, hparams, dm = checkpoint.path, checkpoint.hparams, checkpoint.dm_hparams
+    path, dm = checkpoint.path, checkpoint.dm_hparams
     dm_class = str(dm.get("_class_path", ""))
     if "channels" not in dm or "window" not in dm or (dm_class and not dm_class.endswith("AUSequenceDataModule")):
         raise BridgeError(f"{path} was not trained on AU sequences ({dm_class or 'no DataModule settings saved'}); "
