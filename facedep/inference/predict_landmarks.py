@@ -4,8 +4,9 @@
 
 ``scripts/predict.py`` sends checkpoints whose DataModule is a ``LandmarkDataModule`` here. The source is
 
-* a video file: the face mesh (468 points) of the largest face of every ``--stride``-th frame is
-  extracted exactly as ``scripts/extract_landmarks.py`` does (BlazeFace + face mesh through LiteRT,
+* a video file: the face mesh of the largest face of every ``--stride``-th frame is extracted exactly
+  as ``scripts/extract_landmarks.py`` does (the tracked face mesh through LiteRT: the 468-point model
+  for a checkpoint trained on 468 points, else the 478-point attention mesh, the default there;
   detector score ``--min-face-score``, default 0.5 as there; face presence 0.5) and saved as
   ``<out>/<stem>.npz`` (reusable as a source or in a manifest);
 * or an already-extracted landmark file: ``.npz`` from ``extract_landmarks.py``, or an OpenFace /
@@ -73,6 +74,7 @@ from facedep.inference.outputs import Row, default_out, plot_timeline, smooth_sc
 
 LANDMARK_FILE_SUFFIXES = frozenset({".npz", ".csv", ".txt"})
 MESH_POINTS = 468
+ATTENTION_POINTS = 478
 """Points per frame from the video extractor (MediaPipe face mesh)."""
 EXTRACT_MIN_FACE_SCORE = 0.5
 """``scripts/extract_landmarks.py``'s default ``--min-score``."""
@@ -223,31 +225,38 @@ def read_landmarks(path: str | Path, loaded: LoadedLandmarkModel) -> LandmarkSeq
 def check_points(loaded: LoadedLandmarkModel, num_points: int, source: str) -> None:
     """Refuse a source whose landmark set differs from the one the checkpoint was trained on."""
     if loaded.expected_points is not None and num_points != loaded.expected_points:
-        hint = (" (video extraction gives MediaPipe's 468-point mesh; give a 68-point landmark file such as an "
-                "OpenFace CSV instead)" if num_points == MESH_POINTS else "")
+        hint = (" (video extraction gives MediaPipe's 468- or 478-point mesh; give a 68-point landmark file such as "
+                "an OpenFace CSV instead)" if num_points in (MESH_POINTS, ATTENTION_POINTS) else "")
         raise PredictError(f"the checkpoint was trained on {loaded.expected_points}-point landmarks "
                            f"(file_format {loaded.datamodule.file_format!r}); {source} has {num_points} points{hint}")
 
 
+def mesh_model_for(expected_points: int | None) -> str:
+    """The extractor model whose points a checkpoint expects: ``mesh`` for 468, else ``attention`` (the default).
+
+    >>> mesh_model_for(468), mesh_model_for(478), mesh_model_for(None)
+    ('mesh', 'attention', 'attention')
+    """
+    return "mesh" if expected_points == MESH_POINTS else "attention"
+
+
 def extract_from_video(video: str | Path, out: Path | None, min_face_score: float = EXTRACT_MIN_FACE_SCORE,
-                       stride: int = 1, progress: bool = False) -> LandmarkSequence:
-    """Face mesh of the video as ``scripts/extract_landmarks.py`` computes it; saved as ``out/<stem>.npz`` and
-    read back through the ``.npz`` reader (the form a training manifest holds)."""
+                       stride: int = 1, progress: bool = False, model: str = "attention") -> LandmarkSequence:
+    """Face mesh of the video as ``scripts/extract_landmarks.py --model MODEL`` computes it; saved as
+    ``out/<stem>.npz`` and read back through the ``.npz`` reader (the form a training manifest holds)."""
     from datamodules.io.landmarks import load_landmarks, save_landmarks
     from datamodules.preprocessing.extract import NoFaceWarning, VideoReadError, extract_video
-    from datamodules.preprocessing.face_mesh import FaceDetector, FaceMesh
-    from datamodules.preprocessing.face_models import FaceModelError, ensure_face_models
+    from datamodules.preprocessing.face_models import FaceModelError
+    from datamodules.preprocessing.mesh_tracker import build_tracker
 
     try:
-        models = ensure_face_models()
+        tracker = build_tracker(model=model, num_threads=1, min_score=min_face_score)
     except FaceModelError as exc:
         raise PredictError(str(exc)) from exc
-    detector = FaceDetector(models["detector"], min_score=min_face_score, num_threads=1)
-    mesh = FaceMesh(models["landmarks"], num_threads=1)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", NoFaceWarning)
-            seq = extract_video(video, detector, mesh, stride=stride, progress=progress)
+            seq = extract_video(video, tracker, stride=stride, progress=progress)
     except VideoReadError as exc:
         raise PredictError(str(exc)) from exc
     for warning in caught:
@@ -422,9 +431,10 @@ def run(args: argparse.Namespace, checkpoint: CheckpointFile | None = None) -> i
     start = time.perf_counter()
     if kind == "video":
         check_video_readable(source)  # a corrupt file is reported as such, not as a landmark-set mismatch
-        check_points(loaded, MESH_POINTS, source)  # before spending time on the extraction
+        model = mesh_model_for(loaded.expected_points)
+        check_points(loaded, MESH_POINTS if model == "mesh" else ATTENTION_POINTS, source)  # before the extraction
         min_score = EXTRACT_MIN_FACE_SCORE if args.min_face_score is None else args.min_face_score
-        seq = extract_from_video(source, out, min_score, args.stride, progress=sys.stderr.isatty())
+        seq = extract_from_video(source, out, min_score, args.stride, progress=sys.stderr.isatty(), model=model)
     else:
         seq = read_landmarks(source, loaded)
     check_points(loaded, seq.num_points, source)
