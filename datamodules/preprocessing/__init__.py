@@ -5,10 +5,6 @@ Modules (imported on demand, so that this package pulls in no heavy dependency):
 
 * :mod:`~datamodules.preprocessing.face_models`, :mod:`~datamodules.preprocessing.face_mesh` --
   MediaPipe face detection and 468-point face mesh on video frames;
-* :mod:`~datamodules.preprocessing.attention_mesh` (with :mod:`~datamodules.preprocessing.tflite_graph`
-  and :mod:`~datamodules.preprocessing.mediapipe_ops`) -- the 478-point attention mesh (refined lips,
-  eyes, irises); :mod:`~datamodules.preprocessing.mesh_tracker` -- MediaPipe-style tracking through a
-  video; :mod:`~datamodules.preprocessing.mesh_agreement` -- agreement of a mesh with OpenFace;
 * :mod:`~datamodules.preprocessing.normalize` -- per-video landmark normalisation (centre,
   inter-ocular scale, rigid alignment to the video's mean shape);
 * :mod:`~datamodules.preprocessing.pseudo_images` -- landmark pseudo-images (per-frame resized
