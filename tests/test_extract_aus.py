@@ -320,3 +320,13 @@ def test_video_to_depression_with_the_mesh_backend(fake_mesh: None, realdata: Pa
     expected = video_pipeline.predict_au_csv(video_pipeline.load_sequence_classifier(classifier), out / "cut.aus.csv")
     assert row["frames_used"] == 64 and row["windows"] == expected["windows"] > 0
     assert row["score"] == pytest.approx(expected["score"], abs=1e-4)
+
+
+def test_bad_calibration_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("datamodules.preprocessing.aus")
+    bad = tmp_path / "calibration.json"
+    bad.write_text("not json")
+    video = noise_video(tmp_path / "noise.mp4")
+    assert main([str(video), "--out", str(tmp_path / "out"), "--calibration", str(bad), "--no-progress"]) == 2
+    assert f"--calibration {bad}" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "extraction_report.csv").exists()

@@ -148,7 +148,10 @@ class MeshBackend:
                calibration: str | Path | None = None) -> MeshBackend:
         """The backend with the real tracker and estimators; ``calibration`` is an ``AUCalibration`` file."""
         estimate, pose, load_calibration = geometry_estimators()
-        loaded = load_calibration(calibration) if calibration is not None else None
+        try:
+            loaded = load_calibration(calibration) if calibration is not None else None
+        except (OSError, ValueError) as exc:  # CalibrationError is a ValueError naming the file
+            raise ExtractError(f"--calibration {calibration}: {exc}") from exc
         return cls(_tracker_landmarks(model, models_dir, threads, min_score), estimate, pose, loaded)
 
     def run(self, video: Path, csv_path: Path, stride: int = 1, progress: bool = True) -> VideoSummary:
