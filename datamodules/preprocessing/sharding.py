@@ -44,3 +44,15 @@ def select_shard(items: Iterable[T], index: int, count: int) -> list[T]:
 def shard_suffix(index: int, count: int) -> str:
     """File-name tag of a shard: ``shard2of8``."""
     return f"shard{index}of{count}"
+
+
+def sharded_name(name: str, shard: tuple[int, int] | None) -> str:
+    """``name`` itself, or with the shard's tag before its suffix, so that the jobs of an array don't overwrite it.
+
+    >>> sharded_name("extraction_report.csv", (2, 8)), sharded_name("extraction_report.csv", None)
+    ('extraction_report.shard2of8.csv', 'extraction_report.csv')
+    """
+    if shard is None:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem}.{shard_suffix(*shard)}.{suffix}" if dot else f"{name}.{shard_suffix(*shard)}"

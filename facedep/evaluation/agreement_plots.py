@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 
 from facedep.evaluation.agreement import MatchedFrames
-from facedep.evaluation.plots import _new_figure
+from facedep.evaluation.plots import new_figure
 
 
 def plot_au_agreement(matched: MatchedFrames, au: str, path: Path, title: str = "") -> Path:
     """Save ``path``: left the two ``AUxx_r`` traces over ``frame``, right a scatter with the identity line."""
     ref, ours = matched.reference[f"{au}_r"].to_numpy(), matched.ours[f"{au}_r"].to_numpy()
-    fig = _new_figure((10.0, 3.2))
+    fig = new_figure((10.0, 3.2))
     trace, scatter = fig.subplots(1, 2, width_ratios=[2.4, 1])
     x = np.arange(len(matched.frame)) if len(set(matched.video)) > 1 else matched.frame
     trace.plot(x, ref, color="black", lw=1.2, label="reference")

@@ -9,7 +9,7 @@ import pandas as pd
 
 from facedep.evaluation.agreement import AgreementSummary
 from facedep.evaluation.formatting import fmt_value
-from facedep.evaluation.report_markdown import _md_table
+from facedep.evaluation.report_markdown import markdown_table
 
 SHOWN: tuple[tuple[str, str], ...] = (
     ("au", "AU"), ("n", "n"), ("pearson_r", "r"), ("icc_3_1", "ICC(3,1)"), ("mad", "MAD"),
@@ -55,9 +55,9 @@ def agreement_markdown(table: pd.DataFrame, summary: AgreementSummary, matching:
     lines = ["# AU agreement", "", f"**{summary.line()}**", "", matching, "",
              "r: Pearson correlation of the `_r` intensities; ICC(3,1): two-way mixed, consistency, single "
              "rater; MAD: mean absolute difference of `_r`; F1 (_c): presence F1 with the reference as truth; "
-             f"moving: reference std >= {summary.moving_std:g}.", "", *_md_table(*table_rows(table))]
+             f"moving: reference std >= {summary.moving_std:g}.", "", *markdown_table(*table_rows(table))]
     if per_video is not None and len(per_video):
-        lines += ["", "## Per video", "", *_md_table(*table_rows(per_video))]
+        lines += ["", "## Per video", "", *markdown_table(*table_rows(per_video))]
     if plots:
         lines += ["", "## Plots", ""] + [f"[![{au}]({name})]({name})" for au, name in plots.items()]
     return "\n".join(lines) + "\n"

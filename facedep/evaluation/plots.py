@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from facedep.evaluation.levels import Design, FoldResult, LevelPredictions
 
 
-def _new_figure(size: tuple[float, float]) -> Figure:
+def new_figure(size: tuple[float, float]) -> Figure:
     """A pyplot-free figure on the Agg canvas (no global backend switch, nothing leaks)."""
     fig = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(fig)
@@ -25,7 +25,7 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: Path, title
     """Save a confusion-matrix heat map with counts annotated; rows = true, columns = predicted."""
     k = len(class_names)
     size = max(3.5, 1.0 + 0.8 * k)
-    fig = _new_figure((size + 0.8, size))
+    fig = new_figure((size + 0.8, size))
     ax = fig.subplots()
     im = ax.imshow(cm, cmap="Blues", vmin=0)
     fig.colorbar(im, ax=ax, shrink=0.8)
@@ -61,7 +61,7 @@ def plot_roc(
     pooled = parts[0][1] if seeds else LevelPredictions.concat([p for _, p in parts])
     if len(np.unique(pooled.y_true)) < 2:
         return None
-    fig = _new_figure((5.0, 4.5))
+    fig = new_figure((5.0, 4.5))
     ax = fig.subplots()
     if len(class_names) == 2:
         for fold, p in parts:

@@ -24,7 +24,7 @@ def render_markdown(
         *_md_notes(summary),
         f"## Metrics (mean ± std over {runs})",
         "",
-        *_md_table(
+        *markdown_table(
             ["metric", *(level_label(summary, lv) for lv in levels)],
             [
                 [name, *(fmt_mean_std(summary["levels"][lv]["metrics"].get(name)) for lv in levels)]
@@ -83,7 +83,7 @@ def _md_notes(summary: dict[str, Any]) -> list[str]:
     return [line for note in notes for line in (note, "")]
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     """Markdown table lines."""
     return [
         "| " + " | ".join(header) + " |",
@@ -110,7 +110,7 @@ def _md_pooled(summary: dict[str, Any]) -> list[str]:
         "",
         f"{pct}% CI: stratified percentile bootstrap over {unit}s, {boot['n_boot']} resamples, seed {boot['seed']}.",
         "",
-        *_md_table(["metric", "pooled", f"{pct}% CI"], rows),
+        *markdown_table(["metric", "pooled", f"{pct}% CI"], rows),
     ]
 
 
@@ -121,7 +121,7 @@ def _md_counts(summary: dict[str, Any]) -> list[str]:
         [level_label(summary, lv), *(info["counts"]["pooled"][c] for c in names), info["n"]]
         for lv, info in summary["levels"].items()
     ]
-    return _md_table(["level", *names, "total"], rows)
+    return markdown_table(["level", *names, "total"], rows)
 
 
 def _md_per_fold(summary: dict[str, Any], level: str) -> list[str]:
@@ -137,7 +137,7 @@ def _md_per_fold(summary: dict[str, Any], level: str) -> list[str]:
         ]
         for i, fold in enumerate(info["folds"])
     ]
-    return _md_table([run_word(summary), "n", *(f"n_{c}" for c in names), *metrics], rows)
+    return markdown_table([run_word(summary), "n", *(f"n_{c}" for c in names), *metrics], rows)
 
 
 def _md_trainer(summary: dict[str, Any]) -> list[str]:
@@ -147,4 +147,4 @@ def _md_trainer(summary: dict[str, Any]) -> list[str]:
         [name, fmt_mean_std(entry), *(fmt_value(v) for v in entry["per_fold"])]
         for name, entry in summary["trainer_metrics"].items()
     ]
-    return _md_table(["metric", "mean ± std", *(f"{run_word(summary)} {f}" for f in folds)], rows)
+    return markdown_table(["metric", "mean ± std", *(f"{run_word(summary)} {f}" for f in folds)], rows)

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from datamodules.output_folder import OutputFolderError, check_output_folder
-from datamodules.preprocessing.extract import output_names, progress_bar, videos_to_process
+from datamodules.preprocessing.extract import REPORT_NAME, output_names, progress_bar, videos_to_process
 from datamodules.preprocessing.face_models import FaceModelError
-from datamodules.preprocessing.sharding import ShardError, parse_shard, select_shard, shard_suffix
+from datamodules.preprocessing.sharding import ShardError, parse_shard, select_shard, sharded_name
 from facedep.inference.au_backends import DetectorBackend, ExtractError, MeshBackend, OpenFaceBackend
 from facedep.inference.common import PredictError
 
@@ -45,7 +45,7 @@ def csv_names(videos: Sequence[Path], suffix: str = ".csv") -> dict[Path, str]:
 
 def report_name(shard: tuple[int, int] | None = None) -> str:
     """``extraction_report.csv``, or ``extraction_report.shardKofN.csv`` for one shard."""
-    return "extraction_report.csv" if shard is None else f"extraction_report.{shard_suffix(*shard)}.csv"
+    return sharded_name(REPORT_NAME, shard)
 
 
 def write_report(rows: Sequence[dict[str, Any]], path: Path) -> Path:
