@@ -13,7 +13,7 @@ from datamodules.preprocessing.aus.frontal import frontalise
 from datamodules.preprocessing.aus.intensity import AU_NAMES, FULL_SCALE, MIN_BASELINE_FRAMES, au_features, estimate_aus
 from datamodules.preprocessing.aus.make_canonical import mirror_permutation
 from datamodules.preprocessing.aus.pose import euler_to_matrix, head_pose
-from tests.mesh_helpers import canonical_mesh, close_eyes, drop_jaw, posed_mesh, raise_brows, raise_lip_corners, sequence
+from tests.mesh_helpers import FACE_SIZE_MM, canonical_mesh, close_eyes, drop_jaw, posed_mesh, raise_brows, raise_lip_corners, sequence
 
 POSES = [(0.25 * np.sin(t / 5), 0.35 * np.cos(t / 7), 0.2 * np.sin(t / 3)) for t in range(40)]
 
@@ -82,6 +82,21 @@ def test_planted_movement_raises_its_aus_and_no_other(name: str, rotate: bool) -
         assert delta[au] == pytest.approx(value, abs=0.02), (name, au, delta[au])
     others = {au: round(d, 3) for au, d in delta.items() if au not in expected and d > 0.05}
     assert not others, f"{name} also raised {others}"
+
+
+def test_lid_tightener_is_held_through_a_blink() -> None:
+    # A blink in frames 20-24 that also lifts the lower lids (as the real mesh does): AU45 fires, AU07 does not.
+    face = canonical_mesh()
+    pts = sequence(face, face)
+    blink = close_eyes(face)
+    lower = list(mp.R_LOWER_LID + mp.L_LOWER_LID)
+    blink[lower, 1] -= 0.02 * FACE_SIZE_MM  # lower lids up by 2 % of face size
+    pts[20:25] = posed_mesh(blink)
+    aus = estimate_aus(pts, np.ones(len(pts), bool), smooth=1)
+    assert (aus["AU45_c"].iloc[20:25] == 1).all() and (aus["AU45_c"].drop(index=range(20, 25)) == 0).all()
+    assert aus["AU07_r"].abs().max() == pytest.approx(0.0, abs=1e-6)
+    raw = au_features(pts, np.ones(len(pts), bool), smooth=1)
+    assert (raw["AU07_geom"].iloc[20:25] > raw["AU07_geom"].iloc[0] + 0.01).all()  # the raw measure did rise
 
 
 def test_head_rotation_alone_changes_no_au() -> None:

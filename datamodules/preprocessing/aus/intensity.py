@@ -15,6 +15,10 @@ relative to a per-video neutral baseline and mapped to 0-5 by a fixed gain:
 * **presence**: ``AUxx_c = 1`` when ``AUxx_r >= PRESENCE_THRESHOLD`` (1.0, FACS trace "A"), else 0.
 * **smoothing**: measures are smoothed by a centred running median of :data:`SMOOTH_FRAMES` (3) valid frames
   against single-frame landmark jitter (a blink lasts 3+ frames at 30 fps).
+* **lid tightener during closure**: FACS does not score AU07 while the eye is closed (the lower lid's own
+  movement is hidden), and the mesh pulls the lower lid up with the closing upper lid, so on frames where
+  AU45 is present (``AU45_r >= PRESENCE_THRESHOLD``) ``AU07_r`` is interpolated linearly from the nearest
+  open-eye frames (:func:`hold_through_closure`).
 
 Invalid frames get NaN in every column.
 
@@ -104,6 +108,22 @@ def relative_features(features: pd.DataFrame, baseline: dict[str, object]) -> pd
     return features - pd.Series({feature_name(au): values[au] for au in AU_NAMES})
 
 
+def hold_through_closure(values: pd.Series, closed: pd.Series) -> pd.Series:
+    """``values`` with the ``closed`` frames replaced by linear interpolation between the open frames around them.
+
+    NaN (invalid) frames stay NaN; with no open frame at all the values are returned unchanged.
+
+    >>> v = pd.Series([0.0, 1.0, 4.0, 4.0, 2.0, np.nan])
+    >>> hold_through_closure(v, pd.Series([False, False, True, True, False, False])).tolist()[:5]
+    [0.0, 1.0, 1.3333333333333333, 1.6666666666666665, 2.0]
+    """
+    open_values = values.where(~closed.fillna(False).astype(bool))
+    if open_values.notna().sum() == 0:
+        return values
+    held = open_values.interpolate(method="linear", limit_direction="both")
+    return held.where(values.notna())
+
+
 def estimate_aus(points: np.ndarray, valid: np.ndarray, calibration: AUCalibration | None = None,
                  smooth: int = SMOOTH_FRAMES) -> pd.DataFrame:
     """``AU01_r .. AU45_r`` then ``AU01_c .. AU45_c`` (34 columns) per frame; see the module docstring.
@@ -125,6 +145,7 @@ def estimate_aus(points: np.ndarray, valid: np.ndarray, calibration: AUCalibrati
         calibrated = [c[:-2] for c in mapped.columns if c in intensities.columns]
         intensities[mapped.columns.intersection(intensities.columns)] = mapped
         intensities = intensities.where(features.notna().all(axis=1), np.nan, axis=0)
+    intensities["AU07_r"] = hold_through_closure(intensities["AU07_r"], intensities["AU45_r"] >= PRESENCE_THRESHOLD)
     presence = (intensities >= PRESENCE_THRESHOLD).astype(float).where(intensities.notna())
     presence.columns = [c[:-2] + "_c" for c in intensities.columns]
     out = pd.concat([intensities, presence], axis=1)
