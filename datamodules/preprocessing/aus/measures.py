@@ -77,7 +77,8 @@ def au06_cheek_raiser(front: np.ndarray) -> np.ndarray:
 
 def au07_lid_tightener(front: np.ndarray) -> np.ndarray:
     """AU07 (orbicularis oculi, pars palpebralis raises and straightens the lower lid): height of the lower-lid
-    points (145/153/144, 374/380/373) relative to the line through that eye's corners."""
+    points (145/153/144, 374/380/373) relative to the line through that eye's corners. Not scorable with the eye
+    closed: :func:`~datamodules.preprocessing.aus.intensity.estimate_aus` holds it through AU45 frames."""
     right = _lid_height(front, mp.R_LOWER_LID, (mp.R_EYE_OUTER, mp.R_EYE_INNER))
     left = _lid_height(front, mp.L_LOWER_LID, (mp.L_EYE_OUTER, mp.L_EYE_INNER))
     return (right + left) / 2
