@@ -35,15 +35,32 @@ from lightning_modules.step_logging import log_step_loss
 
 NetFactory = Callable[[int, int], nn.Module]
 LEVELS: tuple[str, ...] = ("window", "video", "subject")
-METRICS: tuple[str, ...] = ("mae", "rmse", "r", "r2")
+METRICS: tuple[str, ...] = ("mae", "rmse", "ccc", "r", "r2")
+
+
+def concordance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Lin's concordance correlation coefficient (AVEC 2019): ``2 cov / (var_p + var_t + (mean_p - mean_t)²)``
+    with population (1/N) moments; NaN when both sides are constant and equal, 0 for a constant prediction.
+
+    >>> round(float(concordance(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.0, 3.0, 3.0]))), 4)
+    0.7273
+    """
+    p, t = pred.double().flatten(), target.double().flatten()
+    if len(p) == 0:
+        return torch.tensor(float("nan"), dtype=torch.float64)
+    dp, dt = p - p.mean(), t - t.mean()
+    denominator = dp.pow(2).mean() + dt.pow(2).mean() + (p.mean() - t.mean()).pow(2)
+    if float(denominator) == 0.0:
+        return torch.tensor(float("nan"), dtype=torch.float64)
+    return 2 * (dp * dt).mean() / denominator
 
 
 def regression_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    """MAE, RMSE, Pearson r and R² (1 - SS_res / SS_tot); r and R² are NaN when undefined.
+    """MAE, RMSE, CCC, Pearson r and R² (1 - SS_res / SS_tot); r and R² are NaN when undefined.
 
     >>> m = regression_metrics(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1.0, 3.0, 3.0]))
-    >>> [round(m[k], 4) for k in ("mae", "rmse", "r", "r2")]
-    [0.6667, 0.8165, 0.7559, 0.25]
+    >>> [round(m[k], 4) for k in ("mae", "rmse", "ccc", "r", "r2")]
+    [0.6667, 0.8165, 0.7273, 0.7559, 0.25]
     """
     p, t = pred.double().flatten(), target.double().flatten()
     nan = float("nan")
@@ -52,7 +69,8 @@ def regression_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, fl
     scores = {k: float(v) for k, v in regression_scores(p, t).items()}  # mae, rmse, r (shared with AU intensity)
     ss_tot = float(((t - t.mean()) ** 2).sum())
     scores["r2"] = 1.0 - float(((p - t) ** 2).sum()) / ss_tot if ss_tot > 0 else nan
-    return scores
+    scores["ccc"] = float(concordance(p, t))
+    return {k: scores[k] for k in METRICS}
 
 
 def group_mean(values: torch.Tensor, groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
