@@ -29,6 +29,20 @@ SCORE_COLUMN = "score"
 MAX_NAMED = 5
 
 
+def check_score_range(score_range: Sequence[float] | None) -> list[float] | None:
+    """``[low, high]`` as floats with ``low < high`` (or None: no range).
+
+    >>> check_score_range([0, 24])
+    [0.0, 24.0]
+    """
+    if score_range is None:
+        return None
+    values = [float(v) for v in score_range]
+    if len(values) != 2 or not values[0] < values[1]:
+        raise ValueError(f"score_range must be [low, high] with low < high, got {list(score_range)}")
+    return values
+
+
 def require_score_column(table: pd.DataFrame, source: str, setting: str) -> None:
     """Fail naming ``source`` when ``table`` has no ``score`` column that ``setting`` (e.g. ``target: score``) needs."""
     if SCORE_COLUMN not in table.columns:
