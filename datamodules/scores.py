@@ -90,9 +90,9 @@ def checked_scores(table: pd.DataFrame, source: str, score_range: Sequence[float
     if problems:
         named = "; ".join(f"row {row} (subject {subject!r}): {reason}" for row, subject, reason in problems[:MAX_NAMED])
         more = f"; and {len(problems) - MAX_NAMED} more" if len(problems) > MAX_NAMED else ""
-        wanted = f"in [{score_range[0]:g}, {score_range[1]:g}]" if score_range is not None else "(any finite value)"
+        wanted = f" in [{score_range[0]:g}, {score_range[1]:g}]" if score_range is not None else ""
         raise DataFormatError(f"manifest {source}: {len(problems)} row(s) with a bad score: {named}{more}; "
-                              f"every row needs a finite numeric score {wanted}")
+                              f"every row needs a finite number{wanted} in column '{SCORE_COLUMN}'")
     return values
 
 
