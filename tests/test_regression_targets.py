@@ -246,7 +246,7 @@ def test_selection_on_mae_at_video_level() -> None:
     assert float(fit.callback_metrics["val/selection_score"]) == pytest.approx(-model.scores["val"]["video"]["mae"], rel=1e-5)
 
 
-def test_scale_buffers_survive_a_checkpoint_round_trip(tmp_path: Path) -> None:
+def test_scale_buffers_survive_a_checkpoint_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pl.seed_everything(0, verbose=False)
     dm = ScoreData(n_train=4, n_eval=2, frames=10)
     model = SequenceRegressor(net=gru(), in_channels=CHANNELS, class_names=["score"])
@@ -259,6 +259,10 @@ def test_scale_buffers_survive_a_checkpoint_round_trip(tmp_path: Path) -> None:
     assert loaded.target_scale == model.target_scale == TargetScale.from_stats(dm.target_stats)
     x = torch.randn(6, WINDOW, CHANNELS) * 5
     torch.testing.assert_close(loaded(x), model.eval()(x))
+    from facedep.inference.predict import main as predict_main
+
+    assert predict_main([str(tmp_path), "--ckpt", str(path), "--out", str(tmp_path / "out")]) == 2  # refused, not a crash
+    assert "regression checkpoint" in capsys.readouterr().err
     # a checkpoint from before the buffers loads as unscaled
     for key in ("target_mean", "target_std", "target_low", "target_high", "target_threshold"):
         del checkpoint["state_dict"][key]
