@@ -298,14 +298,70 @@ def test_console_shows_the_mean_baseline_beside_the_model(monkeypatch: pytest.Mo
                            "baseline_mae": 5.0, "baseline_rmse": 6.0, "baseline_ccc": 0.0},
                           {"level": "subject", "n": 2, "mae": 6.0, "rmse": 7.0, "ccc": -0.1, "r": 0.0, "r2": -1.0,
                            "baseline_mae": 5.0, "baseline_rmse": 6.0, "baseline_ccc": 0.0}])
-    train.print_against_baseline(frame, "metrics_test")
+    assert train.print_against_baseline(frame, "metrics_test")
     styled = train.console.export_text(clear=False, styles=True)
     text = train.console.export_text()
     assert "model vs mean baseline" in text and "baseline mae" in text
-    rows = {cells[0]: cells[1:] for cells in ([c for c in line.split() if c != "│"] for line in text.splitlines()) if cells}
+    first = text.split("model vs mean baseline")[1].split("metrics_test")[0]  # the second table's title ends it
+    rows = {cells[0]: cells[1:] for cells in ([c for c in line.split() if c != "│"] for line in first.splitlines()) if cells}
     assert rows["video"] == ["3.000", "5.000", "4.000", "6.000", "0.500", "0.000"]
     assert rows["subject"] == ["6.000", "5.000", "7.000", "6.000", "-0.100", "0.000"]
     red = "\x1b[31m"  # a model that does not beat the baseline: its cells in red, the video row's not
     assert f"{red}6.000" in styled and f"{red}-0.100" in styled and f"{red}3.000" not in styled
-    train.print_against_baseline(frame.drop(columns=["baseline_mae", "baseline_rmse", "baseline_ccc"]), "metrics_test")
-    assert train.console.export_text() == ""  # the HRM regressor (no target_stats): no baseline table
+    assert "r2" in text and "-1.000" in text  # the other metrics in a second table
+    hrm = frame.drop(columns=["baseline_mae", "baseline_rmse", "baseline_ccc"])
+    assert not train.print_against_baseline(hrm, "metrics_test")  # the HRM regressor (no target_stats): the plain table
+    assert train.console.export_text() == ""
+
+
+# ---- end to end: scripts/train.py with target: score ----------------------------------------------
+SCORE_CONFIG = """
+seed_everything: 0
+trainer: {max_epochs: 2, accelerator: cpu, devices: 1, enable_progress_bar: false, enable_model_summary: false}
+data:
+  class_path: datamodules.AUSequenceDataModule
+  init_args: {manifest: MANIFEST, target: score, num_folds: 4, window: 16, stride: 16, batch_size: 8, cache_dir: null}
+model:
+  class_path: lightning_modules.SequenceRegressor
+  init_args:
+    net: {class_path: lightning_modules.nets.RecurrentNet, init_args: {hidden_size: 4, cell: gru}}
+    loss: ccc
+    selection_metric: ccc
+"""
+
+
+def test_score_run_writes_target_scale_baseline_and_subject_columns(tmp_path: Path) -> None:
+    from datamodules.io.au_table import ALL_AU_COLUMNS, INTENSITY_COLUMNS
+    from datamodules.synthetic.openface_csv import make_openface_csv
+    from facedep.experiment.train import run_training
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, score in enumerate([3.0, 12.0, 5.5, 18.0, 0.0, 21.0, 7.0, 15.0]):
+        values = rng.uniform(0, 2, size=(48, len(ALL_AU_COLUMNS)))
+        values[:, len(INTENSITY_COLUMNS):] = values[:, len(INTENSITY_COLUMNS):] > 1
+        path = make_openface_csv(tmp_path / f"s{i}.csv", values)
+        rows.append({"subject_id": f"s{i}", "path": str(path), "label": int(score >= 10), "score": score})
+    manifest = tmp_path / "m.csv"
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    config = tmp_path / "score.yaml"
+    config.write_text(SCORE_CONFIG.replace("MANIFEST", str(manifest)))
+    result = run_training(["--config", str(config), "--tracking.wandb", "disabled",
+                           "--run.output_dir", str(tmp_path / "runs"), "--run.name", "phq"])
+    run = tmp_path / "runs" / "phq"
+    saved = __import__("json").loads((run / "metrics.json").read_text())
+    report = __import__("json").loads((run / "data_report.json").read_text())
+    assert saved["target"] == pytest.approx(report["target"]) and saved["target"]["threshold"] == 10.0
+    assert result["class_names"] == ["score"]
+    for level in ("window", "video", "subject"):
+        for metric in (*METRICS, *BINARY_METRICS, *BASELINE_METRICS):
+            assert f"test/{level}/{metric}" in saved["test"], (level, metric)
+    videos = pd.read_csv(run / "predictions_test_video.csv")
+    assert videos.columns.tolist() == ["id", "name", "target", "prediction", "subject"]
+    assert set(videos["subject"]) <= {r["subject_id"] for r in rows}
+    assert videos["prediction"].between(0, 24).all()
+    subjects = pd.read_csv(run / "predictions_test_subject.csv")
+    want = float((subjects["target"] - saved["target"]["mean"]).abs().mean())  # the mean baseline by hand
+    assert saved["test"]["test/subject/baseline_mae"] == pytest.approx(want, rel=1e-5)

@@ -135,8 +135,8 @@ def _write_outputs(trainer, model, datamodule, run_dir: Path, result: dict, priv
     _print_data_summary(result.get("data", {}))
     if tables:
         for key in (k for k in tables if k.startswith("metrics_")):
-            _print_frame(tables[key], key)
-            print_against_baseline(tables[key], key)
+            if not print_against_baseline(tables[key], key):
+                _print_frame(tables[key], key)
     elif "test" in result:
         print_metrics(result["test"])
     for logger in trainer.loggers:
@@ -156,10 +156,11 @@ def _print_frame(frame, title: str) -> None:  # noqa: ANN001 (a pandas DataFrame
     console.print(table)
 
 
-def print_against_baseline(frame, title: str) -> None:  # noqa: ANN001 (a pandas DataFrame)
-    """A regression metrics table's MAE / RMSE / CCC beside the mean baseline's (red: the model does not beat it)."""
+def print_against_baseline(frame, title: str) -> bool:  # noqa: ANN001 (a pandas DataFrame)
+    """A regression metrics table with a mean baseline: MAE / RMSE / CCC beside the baseline's (red: the model does
+    not beat it), then the other metrics; False (nothing printed) without ``baseline_*`` columns."""
     if "baseline_mae" not in frame.columns:
-        return
+        return False
     table = Table(title=f"{title}: model vs mean baseline (every sample predicted as the training subjects' mean)")
     table.add_column("level")
     for metric in ("mae", "rmse", "ccc"):
@@ -173,6 +174,9 @@ def print_against_baseline(frame, title: str) -> None:  # noqa: ANN001 (a pandas
             cells += [f"{model:.3f}" if beaten else f"[red]{model:.3f}[/]", f"{baseline:.3f}"]
         table.add_row(str(row["level"]), *cells)
     console.print(table)
+    compared = {f"{p}{m}" for m in ("mae", "rmse", "ccc") for p in ("", "baseline_")}
+    _print_frame(frame[[c for c in frame.columns if c not in compared]], title)
+    return True
 
 
 def _print_data_summary(report: dict) -> None:
