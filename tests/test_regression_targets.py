@@ -144,6 +144,14 @@ def test_predictions_are_destandardised_and_clipped() -> None:
     assert model.standardize(torch.tensor([20.0])).tolist() == [20.0]
 
 
+def test_scale_buffers_stay_float64_when_the_model_is_cast() -> None:
+    model = SequenceRegressor(net=lambda c, k: FirstValue(), in_channels=1)
+    model.set_target_scale(TargetScale(mean=12.0792236328125, std=7.4383645))
+    model.to(torch.bfloat16)  # what precision: bf16-true does
+    assert model.net.unused.weight.dtype == torch.bfloat16 and model.target_mean.dtype == torch.float64
+    assert model.target_scale.mean == 12.0792236328125  # bf16 would hold 12.0625
+
+
 def test_zero_std_standardises_by_one() -> None:
     model = SequenceRegressor(net=lambda c, k: FirstValue(), in_channels=1)
     model.set_target_scale(TargetScale(mean=5.0, std=0.0))
