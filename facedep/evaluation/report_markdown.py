@@ -42,6 +42,10 @@ def render_markdown(
             lines += [f"### {level_label(summary, level)}", "", *_md_per_fold(summary, level), ""]
     else:  # no level predictions (a model with its own tables): the trainer's metrics are the summary
         lines = lines[:4] + _md_notes(summary)
+    if summary.get("regression"):
+        from facedep.evaluation.regression_markdown import regression_markdown
+
+        lines += regression_markdown(summary["regression"], run_word(summary))
     if summary.get("pooled_regression"):
         from facedep.evaluation.regression_summary import markdown_lines
 
