@@ -67,7 +67,7 @@ def fast_metrics(target: np.ndarray, prediction: np.ndarray) -> dict[str, float]
         "mae": float(np.abs(err).mean()),
         "rmse": float(np.sqrt((err**2).mean())),
         "ccc": 2 * cov / denominator if denominator > 0 else float("nan"),
-        "r": cov / np.sqrt(vp * vt) if vp > 0 and vt > 0 else float("nan"),
+        "r": cov / float(np.sqrt(vp * vt)) if vp > 0 and vt > 0 else float("nan"),
     }
 
 
