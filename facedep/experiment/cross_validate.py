@@ -186,7 +186,7 @@ def cross_validate(
     print(format_metrics_table(summary) if summary["levels"] else format_trainer_table(summary))
     if summary.get("regression"):
         print("\n".join(regression_markdown(summary["regression"], word)))
-    if summary.get("pooled_regression"):
+    elif summary.get("pooled_regression"):
         print("pooled over folds:\n" + "\n".join(markdown_lines(summary["pooled_regression"])))
     if summary.get("identity_leakage"):
         console.print("[bold red]identity leakage: the data names no subject; every 'subject' is a frame (see the report)[/]")
