@@ -95,22 +95,24 @@ def test_regression_fold_fits_on_training_windows_only(score_manifest: Path, tmp
 
 
 def test_compare_models_regression_table_has_the_baseline_row(score_manifest: Path, tmp_path: Path) -> None:
-    summaries = compare_models(TINY, 3, ["boosting", "rocket_ridge"], _overrides(score_manifest, tmp_path), n_boot=30,
-                               num_kernels=100)
+    overrides = _overrides(score_manifest, tmp_path) + ["--model.init_args.net.init_args.hidden_size", "4"]
+    summaries = compare_models(TINY, 3, ["boosting", "rocket_ridge", "lstm"], overrides, n_boot=30, num_kernels=100)
     root = tmp_path / "reg-compare"
     table = (root / "table.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert rows[0] == "| model | subject MAE | subject RMSE | subject CCC | pooled subject MAE [95% CI] | seconds |"
-    assert [r.split(" | ")[0] for r in rows[1:]] == ["| boosting", "| rocket_ridge", "| mean baseline"]
+    assert [r.split(" | ")[0] for r in rows[1:]] == ["| boosting", "| rocket_ridge", "| lstm", "| mean baseline"]
     numbers = json.loads((root / "table.json").read_text())
     for model, summary in summaries.items():
         report = json.loads((root / model / "report.json").read_text())
         assert report["regression"]["pooled"]["n_subjects"] == 9  # every subject tested once
         assert numbers[model]["subject/mae"]["mean"] == summary["regression"]["metrics"]["subject"]["mae"]["mean"]
         assert (root / model / "regression_scatter.png").stat().st_size > 0
-    # the same folds for both models: the same mean baseline
+    # the same folds for every model, classic or deep (SequenceRegressor): the same mean baseline
     baselines = {m: s["regression"]["metrics"]["subject"]["baseline_mae"]["mean"] for m, s in summaries.items()}
-    assert baselines["boosting"] == pytest.approx(baselines["rocket_ridge"])
+    assert baselines["boosting"] == pytest.approx(baselines["rocket_ridge"]) == pytest.approx(baselines["lstm"])
+    lstm_run = json.loads((root / "lstm" / "fold0" / "metrics.json").read_text())
+    assert "test/subject/ccc" in lstm_run["test"] and "SequenceRegressor" in (root / "lstm" / "fold0" / "config.yaml").read_text()
     assert numbers["mean baseline"]["subject/mae"]["mean"] == pytest.approx(baselines["boosting"])
     # ROCKET + ridge learns the planted score effect: it beats the mean on the pooled subjects
     assert summaries["rocket_ridge"]["regression"]["pooled"]["mae_minus_baseline"]["value"] < 0

@@ -173,3 +173,34 @@ def test_cross_validate_writes_the_regression_report_and_logs_it(demo_manifest: 
     assert regression_flat(summary)["cv/subject/baseline_mae_mean"] == 5.0
     logged = list((cv / "wandb").glob("offline-run-*/files/media/images/*.png"))
     assert {p.name.split("_")[0] + "_" + p.name.split("_")[1] for p in logged} >= {"regression_scatter", "regression_bland"}
+
+
+def test_cross_validate_over_seeds_never_pools_the_seeds_rows(demo_manifest: Path, tmp_path: Path) -> None:
+    """--seeds on a fixed split: the regression entry counts each of the 4 test subjects once (mean over seeds),
+    and no row-pooled table (pooled_regression) is made from the seeds' repeated rows."""
+    from facedep.experiment.cross_validate import cross_validate
+
+    table = pd.read_csv(demo_manifest)
+    table["path"] = [str((demo_manifest.parent / p).resolve()) for p in table["path"]]
+    subjects = sorted(table["subject_id"].unique())
+    table["split"] = table["subject_id"].map({s: ("test" if i < 4 else "val" if i < 6 else "train") for i, s in enumerate(subjects)})
+    manifest = tmp_path / "column.csv"
+    table.to_csv(manifest, index=False)
+    target = np.array([2.0, 8.0, 12.0, 20.0])
+
+    def runner(args: list[str]) -> dict:
+        seed = int(args[args.index("--seed_everything") + 1])
+        order = np.roll(np.arange(4), seed)
+        prediction = target + np.array([1.0, -1.0, 2.0, 0.0]) * (seed + 1)
+        return _run(tmp_path / f"seed{seed}", seed, [subjects[i] for i in order], target[order].tolist(),
+                    prediction[order].tolist(), 10.0)
+
+    overrides = ["--data.init_args.manifest", str(manifest), "--data.init_args.split", "column",
+                 "--run.output_dir", str(tmp_path), "--run.name", "seeds"]
+    summary = cross_validate(TINY, 5, overrides, n_boot=40, runner=runner, seeds=[0, 1, 2])
+    pooled = summary["regression"]["pooled"]
+    assert (pooled["n"], pooled["n_subjects"], pooled["runs"]) == (4, 4, 3) and "pooled_regression" not in summary
+    assert pooled["model"]["mae"]["value"] == pytest.approx(np.mean([1.0 * k for k in (1, 2, 3)]))  # mean |error| 1 x (seed + 1)
+    assert pooled["baseline"]["mae"]["value"] == 6.0  # |2-10|, |8-10|, |12-10|, |20-10|
+    md = (tmp_path / "seeds" / "report.md").read_text()
+    assert "mean over 3 seeds on the same subjects" in md and "(regression_bland_altman.png)" in md

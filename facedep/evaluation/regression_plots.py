@@ -63,7 +63,7 @@ def plot_bland_altman(tables: Sequence[RunTable], path: Path, design: str = "fol
     stats = bland_altman(np.concatenate([g[0] for g in groups]), np.concatenate([g[1] for g in groups]))
     ax.axhline(stats["bias"], color="black", lw=1.2, label=f"bias {stats['bias']:.2f}")
     for key in ("low", "high"):
-        ax.axhline(stats[key], color="grey", ls="--", lw=0.9)
+        ax.axhline(stats[key], color="grey", ls="--", lw=0.9, label="bias ± 1.96 SD" if key == "low" else None)
     ax.axhline(0.0, color="grey", lw=0.5)
     ax.set_xlabel(f"mean of true and predicted {name}")
     ax.set_ylabel(f"predicted - true {name}")

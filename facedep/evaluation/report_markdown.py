@@ -15,11 +15,12 @@ def render_markdown(
 ) -> str:
     """The Markdown report; ``images`` maps plot keys to file names relative to the report."""
     levels = list(summary["levels"])
+    shown = levels or list((summary.get("regression") or {}).get("metrics", {}))  # a regressor's levels
     runs = runs_label(summary)
     lines = [
         f"# {title}",
         "",
-        f"{runs} · classes: {', '.join(summary['class_names'])} · levels: {', '.join(level_label(summary, lv) for lv in levels)}",
+        f"{runs} · classes: {', '.join(summary['class_names'])} · levels: {', '.join(level_label(summary, lv) for lv in shown)}",
         "",
         *_md_notes(summary),
         f"## Metrics (mean ± std over {runs})",
