@@ -201,6 +201,6 @@ def test_cross_validate_over_seeds_never_pools_the_seeds_rows(demo_manifest: Pat
     pooled = summary["regression"]["pooled"]
     assert (pooled["n"], pooled["n_subjects"], pooled["runs"]) == (4, 4, 3) and "pooled_regression" not in summary
     assert pooled["model"]["mae"]["value"] == pytest.approx(np.mean([1.0 * k for k in (1, 2, 3)]))  # mean |error| 1 x (seed + 1)
-    assert pooled["baseline"]["mae"]["value"] == 6.0  # |2-10|, |8-10|, |12-10|, |20-10|
+    assert pooled["baseline"]["mae"]["value"] == 5.5  # (|2-10| + |8-10| + |12-10| + |20-10|) / 4
     md = (tmp_path / "seeds" / "report.md").read_text()
     assert "mean over 3 seeds on the same subjects" in md and "(regression_bland_altman.png)" in md
