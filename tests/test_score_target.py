@@ -118,7 +118,8 @@ def test_bad_score_names_row_and_subject(tmp_path: Path, bad: object, why: str) 
     rows = _rows(tmp_path)
     rows[4]["score"] = bad  # CSV row 6 (header = row 1), subject s4
     manifest = _manifest(tmp_path, rows, "bad.csv")
-    with pytest.raises(DataFormatError, match=rf"bad\.csv: 1 row\(s\) with a bad score: row 6 \(subject 's4'\): {why}"):
+    with pytest.raises(DataFormatError, match=rf"bad\.csv: 1 row\(s\) with a bad score: row 6 \(subject 's4'\): {why}; "
+                                              r"every row needs a finite number in \[0, 24\] in column 'score'"):
         _dm(manifest).setup("fit")
 
 
@@ -139,7 +140,64 @@ def test_score_settings_are_checked() -> None:
         AUSequenceDataModule("m.csv", target="score", score_bands="phq8")
 
 
+def test_no_range_and_no_threshold(tmp_path: Path) -> None:
+    rows = _rows(tmp_path)
+    rows[0]["score"] = 30.5  # no range: any finite score
+    dm = _dm(_manifest(tmp_path, rows), score_range=None, score_threshold=None)
+    dm.setup("fit")
+    assert dm.target_stats["low"] is None and dm.target_stats["high"] is None and dm.target_stats["threshold"] is None
+    assert 30.5 in dm.videos["target"].tolist()
+
+
+def test_datamodules_without_score_items_refuse_the_score_target() -> None:
+    from datamodules.hrm_sequences import HRMSequenceDataModule
+
+    with pytest.raises(ValueError, match="HRMSequenceDataModule does not support target: score"):
+        HRMSequenceDataModule("m.csv", target="score")
+
+
 def test_score_target_drops_class_names_from_hparams(tmp_path: Path) -> None:
     dm = _dm(_manifest(tmp_path, _rows(tmp_path)), class_names=["healthy", "depressed"])
     assert "class_names" not in dm.hparams and "class_names" not in dm.hparams_initial
     assert dm.hparams["target"] == "score"
+
+
+def test_landmark_windows_carry_float_scores(tmp_path: Path) -> None:
+    from datamodules.landmarks import LandmarkDataModule
+    from datamodules.synthetic.landmarks import make_landmark_demo
+
+    manifest = make_landmark_demo(tmp_path / "lm", num_subjects=6, frames=(24, 30), effect_size=2.0, seed=1)
+    table = pd.read_csv(manifest)
+    dm = LandmarkDataModule(str(manifest), target="score", mode="temporal", frames_per_sample=8, stride=8,
+                            num_folds=3, batch_size=4, cache_dir=None)
+    dm.setup("fit")
+    assert dm.num_classes == 1 and dm.class_weights is None
+    score_of = dict(zip(table["subject_id"].astype(str), table["score"].astype(float)))
+    subject_of = dm.sample_names()["subject"]
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["y"].dtype == torch.float32
+    assert batch["y"].tolist() == [score_of[subject_of[int(s)]] for s in batch["subject"]]
+    train = [score_of[s] for s in dm.data_report["train"]["subject_ids"]]
+    assert dm.target_stats["mean"] == pytest.approx(np.mean(train)) and dm.target_stats["std"] == pytest.approx(np.std(train))
+
+
+@pytest.mark.filterwarnings("ignore:.*identity", "ignore:.*num_workers")
+def test_face_images_carry_float_scores(tmp_path: Path) -> None:
+    from datamodules.images import FaceImageDataModule
+    from datamodules.synthetic.faces import make_face_demo
+
+    manifest = make_face_demo(tmp_path / "faces", images_per_class=3, size=32, classes=("happy", "sad"), seed=0)
+    table = pd.read_csv(manifest)
+    table["score"] = np.where(table["label"] == 1, 14.0, 2.0) + np.arange(len(table)) * 0.5
+    table.to_csv(manifest, index=False)
+    dm = FaceImageDataModule(str(manifest), target="score", image_size=16, num_folds=3, batch_size=8,
+                             train_transforms=[], cache_dir=None)
+    dm.setup("fit")
+    assert dm.num_classes == 1 and dm.class_names == ["score"] and dm.class_weights is None
+    score_of = dict(zip(table["subject_id"].astype(str), table["score"]))  # every image is its own subject
+    subject_of = dm.sample_names()["subject"]
+    batch = next(iter(dm.test_dataloader()))
+    assert batch["y"].dtype == torch.float32
+    assert batch["y"].tolist() == pytest.approx([score_of[subject_of[int(s)]] for s in batch["subject"]])
+    train = [score_of[s] for s in dm.data_report["train"]["subject_ids"]]
+    assert dm.data_report["target"]["mean"] == pytest.approx(np.mean(train))
