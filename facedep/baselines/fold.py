@@ -6,31 +6,33 @@ scored on the test windows; predictions are aggregated to video and subject leve
 the same files (``metrics.json``, ``predictions_test_<level>.csv``, ``data_report.json``). When the
 config's model tunes a decision threshold (``model.init_args.tune_threshold: true``, binary), the
 baseline tunes its own on the validation subjects in the same way and decides at it everywhere.
+With a score target (``target: score``) :func:`run_regression_fold` fits a regressor instead and writes the
+deep regressor's files (``lightning_modules.regression_evaluation``).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from facedep.baselines.classic import make_classic_model, scores
+from facedep.baselines.regression import make_regression_model, predict_scores
 from facedep.evaluation.classification_metrics import compute_metrics
 from facedep.experiment.cli import FacedepCLI
 from facedep.evaluation.predictions import write_level_predictions
 from lightning_modules.aggregation import three_levels
+from lightning_modules.regression_evaluation import TargetScale, evaluate_regression, regression_tables
 from lightning_modules.thresholds import best_threshold
 
 
 def run_classic_fold(args: list[str], model_name: str, **model_kwargs: object) -> dict:
     """Fit ``model_name`` on one fold described by training ``args``; returns the run's ``metrics.json``."""
     started = time.perf_counter()
-    cli = FacedepCLI(args=args + ["--tracking.wandb", "disabled", "--trainer.logger", "false"])
-    datamodule, run_dir = cli.datamodule, cli.run_dir
-    datamodule.prepare_data()
-    datamodule.setup("fit")
+    cli, datamodule, run_dir = _fold_setup(args)
     train, test = datamodule.datasets["train"].arrays(), datamodule.datasets["test"].arrays()
     model = make_classic_model(model_name, seed=int(cli.config["seed_everything"] or 0), **model_kwargs)
     model.fit(train["x"], train["y"])
@@ -57,6 +59,56 @@ def run_classic_fold(args: list[str], model_name: str, **model_kwargs: object) -
         "class_names": datamodule.class_names,
         "data": datamodule.data_report,
         "predictions": {k: str(v) for k, v in written.items()},
+        "total_seconds": round(time.perf_counter() - started, 2),
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(privacy.scrub(result) if privacy is not None else result, indent=2))
+    return result
+
+
+def _fold_setup(args: list[str]) -> tuple[FacedepCLI, object, Path]:
+    """The CLI (no tracker, no logger), its DataModule set up for fitting, and the run folder."""
+    cli = FacedepCLI(args=args + ["--tracking.wandb", "disabled", "--trainer.logger", "false"])
+    cli.datamodule.prepare_data()
+    cli.datamodule.setup("fit")
+    return cli, cli.datamodule, cli.run_dir
+
+
+def run_regression_fold(args: list[str], model_name: str, **model_kwargs: object) -> dict:
+    """Fit the regressor ``model_name`` on one fold's TRAINING windows (float score targets), predict the test
+    windows (clipped to the target range) and write what the deep regressor writes: ``metrics.json``
+    (``test/<level>/<metric>`` incl. binary and ``baseline_*``, ``"target"``), ``predictions_test_<level>.csv``
+    and ``metrics_test.csv``."""
+    started = time.perf_counter()
+    cli, datamodule, run_dir = _fold_setup(args)
+    stats = getattr(datamodule, "target_stats", None)
+    if datamodule.num_classes != 1 or stats is None:
+        raise ValueError(f"{run_dir}: a regression baseline needs a score target (data.init_args.target: score), "
+                         f"the DataModule gives num_classes={datamodule.num_classes} and no target_stats")
+    scale = TargetScale.from_stats(stats)
+    train, test = datamodule.datasets["train"].arrays(), datamodule.datasets["test"].arrays()
+    model = make_regression_model(model_name, seed=int(cli.config["seed_everything"] or 0), **model_kwargs)
+    model.fit(train["x"], np.asarray(train["y"], dtype=np.float64))
+    pred = predict_scores(model, test["x"], scale.low, scale.high)
+    levels, level_scores = evaluate_regression(pred, test["y"], test["video"], test["subject"], np.arange(len(pred)), scale)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    privacy = cli.privacy
+    datamodule.write_report(run_dir / "data_report.json")
+    names = datamodule.sample_names()
+    if privacy is not None:
+        privacy.scrub_json_file(run_dir / "data_report.json")
+        names = privacy.sample_names(names)
+    written = {}
+    for key, table in regression_tables(levels, level_scores, names, "test").items():
+        written[key] = run_dir / f"{key}.csv"
+        table.to_csv(written[key], index=False)
+    result = {
+        "run_dir": str(run_dir),
+        "model": model_name,
+        "target": scale.as_dict(),
+        "test": {f"test/{lv}/{m}": float(v) for lv, s in level_scores.items() for m, v in s.items() if np.isfinite(v)},
+        "class_names": datamodule.class_names,
+        "data": datamodule.data_report,
+        "predictions": {k: str(v) for k, v in written.items() if k.startswith("predictions_")},
         "total_seconds": round(time.perf_counter() - started, 2),
     }
     (run_dir / "metrics.json").write_text(json.dumps(privacy.scrub(result) if privacy is not None else result, indent=2))

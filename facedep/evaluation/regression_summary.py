@@ -31,7 +31,7 @@ LEVELS: tuple[str, ...] = ("video", "subject")
 
 
 def regression_metrics(target: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE, Pearson r and R² of one set of rows (the regressor's own definitions)."""
+    """MAE, RMSE, CCC, Pearson r and R² of one set of rows (the regressor's own definitions)."""
     from lightning_modules.sequence_regressor import regression_metrics as metrics
 
     return metrics(torch.from_numpy(np.array(prediction, dtype=float)), torch.from_numpy(np.array(target, dtype=float)))
@@ -59,7 +59,7 @@ def subject_groups(table: pd.DataFrame, level: str) -> np.ndarray | None:
 def pooled_regression(
     tables: Sequence[pd.DataFrame], n_boot: int = 1000, seed: int = 0, groups: Sequence[np.ndarray] | None = None
 ) -> dict:
-    """Point values and ``[ci_low, ci_high]`` of :func:`regression_metrics` over the pooled rows (MAE, RMSE, r, R²).
+    """Point values and ``[ci_low, ci_high]`` of :func:`regression_metrics` over the pooled rows (MAE, RMSE, CCC, r, R²).
 
     ``groups`` (one array of subject ids per table) makes the bootstrap draw whole subjects; without it
     the rows are taken as independent (``"unit": "row"``).
@@ -101,13 +101,23 @@ def pooled_from_runs(predictions: Sequence[dict[str, str]], n_boot: int = 1000, 
     return result
 
 
+def _cell(entry: dict | None) -> str:
+    """``"0.500 [0.1, 0.9]"``, ``"0.500 (no CI)"`` or ``"n/a"`` (undefined, e.g. r of a constant prediction)."""
+    if not entry or entry.get("value") is None or not np.isfinite(entry["value"]):
+        return "n/a"
+    ci = entry.get("ci_low"), entry.get("ci_high")
+    if ci[0] is None or not (np.isfinite(ci[0]) and np.isfinite(ci[1])):
+        return f"{entry['value']:.3f} (no CI)"
+    return f"{entry['value']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
 def markdown_lines(pooled: dict[str, dict]) -> list[str]:
-    """A Markdown table: level, n, subjects resampled, MAE / RMSE / r with their CIs (``no CI`` and why, if none)."""
-    lines = ["| level | n | resampled | MAE [95% CI] | RMSE [95% CI] | r [95% CI] |", "|---|---:|---|---|---|---|"]
+    """A Markdown table: level, n, subjects resampled, MAE / RMSE / CCC / r with their CIs (``no CI`` and why, if none)."""
+    lines = ["| level | n | resampled | MAE [95% CI] | RMSE [95% CI] | CCC [95% CI] | r [95% CI] |",
+             "|---|---:|---|---|---|---|---|"]
     notes = []
     for level, entry in pooled.items():
-        cells = [f"{entry[m]['value']:.3f} " + (f"[{entry[m]['ci_low']:.3f}, {entry[m]['ci_high']:.3f}]"
-                                                  if entry[m]["ci_low"] is not None else "(no CI)") for m in ("mae", "rmse", "r")]
+        cells = [_cell(entry.get(m)) for m in ("mae", "rmse", "ccc", "r")]
         unit = f"{entry['n_units']} {entry['unit']}s" if entry.get("unit") else "—"
         lines.append(f"| {level} | {entry['n']} | {unit} | " + " | ".join(cells) + " |")
         if entry.get("ci_note"):

@@ -46,11 +46,13 @@ def write_report(
     out_dir: Path,
     title: str = "Cross-validation report",
     config_text: str | None = None,
+    extra_images: dict[str, Path] | None = None,
 ) -> dict[str, Path]:
     """Write ``report.json``, ``report.md``, ``confusion_<level>.png`` and ``roc_<level>.png``.
 
     Returns ``{"json": ..., "markdown": ..., "confusion_<level>": ..., "roc_<level>": ...}``; a ROC plot
-    is skipped for a level whose pooled labels hold a single class.
+    is skipped for a level whose pooled labels hold a single class. ``extra_images`` (PNGs already in
+    ``out_dir``) are listed in the Markdown and returned with the others.
 
     Example:
         >>> paths = write_report(summary, folds, ["hc", "dep"], Path("runs/cv"))  # doctest: +SKIP
@@ -69,6 +71,7 @@ def write_report(
         roc = plot_roc(folds, level, class_names, out_dir / f"roc_{level}.png", summary.get("design", "folds"))
         if roc is not None:
             paths[f"roc_{level}"] = roc
+    paths.update(extra_images or {})  # e.g. the regression scatter / Bland-Altman plots, already written
     paths["json"] = out_dir / "report.json"
     paths["json"].write_text(json.dumps(jsonable(summary), indent=2, allow_nan=False) + "\n")
     paths["markdown"] = out_dir / "report.md"

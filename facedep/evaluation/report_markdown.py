@@ -15,11 +15,12 @@ def render_markdown(
 ) -> str:
     """The Markdown report; ``images`` maps plot keys to file names relative to the report."""
     levels = list(summary["levels"])
+    shown = levels or list((summary.get("regression") or {}).get("metrics", {}))  # a regressor's levels
     runs = runs_label(summary)
     lines = [
         f"# {title}",
         "",
-        f"{runs} · classes: {', '.join(summary['class_names'])} · levels: {', '.join(level_label(summary, lv) for lv in levels)}",
+        f"{runs} · classes: {', '.join(summary['class_names'])} · levels: {', '.join(level_label(summary, lv) for lv in shown)}",
         "",
         *_md_notes(summary),
         f"## Metrics (mean ± std over {runs})",
@@ -42,6 +43,10 @@ def render_markdown(
             lines += [f"### {level_label(summary, level)}", "", *_md_per_fold(summary, level), ""]
     else:  # no level predictions (a model with its own tables): the trainer's metrics are the summary
         lines = lines[:4] + _md_notes(summary)
+    if summary.get("regression"):
+        from facedep.evaluation.regression_markdown import regression_markdown
+
+        lines += regression_markdown(summary["regression"], run_word(summary))
     if summary.get("pooled_regression"):
         from facedep.evaluation.regression_summary import markdown_lines
 

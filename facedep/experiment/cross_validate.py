@@ -25,9 +25,12 @@ from rich.console import Console
 from facedep.evaluation.console import format_metrics_table, format_trainer_table
 from facedep.evaluation.levels import LEVELS, FoldResult
 from facedep.evaluation.predictions import read_level_predictions
+from facedep.evaluation.regression_markdown import regression_markdown
+from facedep.evaluation.regression_plots import write_regression_plots
+from facedep.evaluation.regression_report import regression_report
 from facedep.evaluation.regression_summary import markdown_lines, pooled_from_runs
 from facedep.evaluation.report import write_report
-from facedep.evaluation.summary import summarize_folds
+from facedep.evaluation.summary import jsonable, summarize_folds
 from facedep.experiment.cv_tracking import log_cv_summary
 from facedep.experiment.privacy import relative_to
 from facedep.experiment.quiet import quiet_console
@@ -170,23 +173,42 @@ def cross_validate(
             raise RuntimeError(f"{word} {fold} wrote no test predictions ({metrics['run_dir']})")
         results.append(FoldResult(fold=fold, predictions=levels, metrics=metrics.get("test"), data=metrics.get("data")))
     summary = summarize_folds(results, class_names, n_boot=n_boot, design="seeds" if seeds is not None else "folds")
-    if not summary["levels"]:  # a regressor's tables: pooled MAE / RMSE / r with bootstrap CIs
-        pooled = pooled_from_runs([m.get("predictions", {}) for m in fold_metrics], n_boot=n_boot)
-        if pooled:
-            summary["pooled_regression"] = pooled
+    images: dict[str, Path] = {}
+    if not summary["levels"]:  # a regressor's tables: mean ± std, the mean baseline, pooled CIs, plots
+        images = _regression_part(summary, fold_metrics, cv_dir, n_boot)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["runs"] = [relative_to(m["run_dir"], cv_dir) if private else m["run_dir"] for m in fold_metrics]
     config_text = Path(config).read_text() if config else None
-    paths = write_report(summary, results, class_names, cv_dir, title=title or f"Cross-validation: {name}", config_text=config_text)
+    paths = write_report(summary, results, class_names, cv_dir, title=title or f"Cross-validation: {name}", config_text=config_text,
+                         extra_images=images)
     log_cv_summary(summary, paths, project, f"{name}-cv", cv_dir, wandb_mode, private, group=name,
                    tags=tracking_tags(config, overrides), word=word)
     print(format_metrics_table(summary) if summary["levels"] else format_trainer_table(summary))
-    if summary.get("pooled_regression"):
+    if summary.get("regression"):
+        print("\n".join(regression_markdown(summary["regression"], word)))
+    elif summary.get("pooled_regression"):
         print("pooled over folds:\n" + "\n".join(markdown_lines(summary["pooled_regression"])))
     if summary.get("identity_leakage"):
         console.print("[bold red]identity leakage: the data names no subject; every 'subject' is a frame (see the report)[/]")
     console.print(f"Report: {paths['markdown']}  ({summary['seconds']} s for {len(plan)} {word}s)")
     return summary
+
+
+def _regression_part(summary: dict, fold_metrics: list[dict], cv_dir: Path, n_boot: int) -> dict[str, Path]:
+    """Add ``summary["regression"]`` (and, over folds, ``pooled_regression`` at video and subject level) for
+    runs that wrote regression tables; returns the regression plots. Over seeds nothing pools the seeds' rows."""
+    design = summary["design"]
+    if design != "seeds":
+        pooled = pooled_from_runs([m.get("predictions", {}) for m in fold_metrics], n_boot=n_boot)
+        if pooled:
+            summary["pooled_regression"] = pooled
+    found = regression_report(fold_metrics, summary["folds"], design, n_boot=n_boot)
+    if found is None:
+        return {}
+    entry, tables = found
+    summary["regression"] = jsonable(entry)
+    target = (fold_metrics[0].get("target") or {}).get("name") or (summary["class_names"] or ["target"])[0]
+    return write_regression_plots(tables, cv_dir, design, name=str(target))
 
 
 def main(argv: list[str] | None = None) -> int:

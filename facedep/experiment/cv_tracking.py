@@ -27,7 +27,8 @@ def _per_run_frame(entries: dict[str, dict[str, Any]], runs: Sequence[str], firs
 
 def summary_tables(summary: dict[str, Any], word: str = "fold") -> dict[str, pd.DataFrame]:
     """The report's tables: ``cv/metrics`` (level, metric, mean, std, one column per fold or seed),
-    ``cv/pooled`` (subject level, pooled with bootstrap CIs) and ``cv/trainer_metrics`` (the logged test metrics)."""
+    ``cv/pooled`` (subject level, pooled with bootstrap CIs), ``cv/trainer_metrics`` (the logged test metrics)
+    and, for a regressor, ``cv/regression`` (per level, model and baseline metrics) and ``cv/regression_pooled``."""
     runs = [f"{word}{run}" for run in summary.get("folds", [])]
     tables: dict[str, pd.DataFrame] = {}
     levels = [_per_run_frame(body["metrics"], runs, {"level": level}) for level, body in summary.get("levels", {}).items()]
@@ -41,7 +42,34 @@ def summary_tables(summary: dict[str, Any], word: str = "fold") -> dict[str, pd.
         )
     if summary.get("trainer_metrics"):
         tables["cv/trainer_metrics"] = _per_run_frame(summary["trainer_metrics"], runs, {})
+    regression = summary.get("regression") or {}
+    per_level = [_per_run_frame(body, runs, {"level": level}) for level, body in regression.get("metrics", {}).items()]
+    if per_level:
+        tables["cv/regression"] = pd.concat(per_level, ignore_index=True)
+    if regression.get("pooled"):
+        tables["cv/regression_pooled"] = regression_pooled_frame(regression["pooled"])
     return tables
+
+
+def regression_pooled_frame(pooled: dict[str, Any]) -> pd.DataFrame:
+    """Rows ``{row: model | mean baseline | model - baseline, metric, value, ci_low, ci_high}`` of the pooled entry."""
+    rows = [{"row": label, "metric": metric, **entry}
+            for label, key in (("model", "model"), ("mean baseline", "baseline"))
+            for metric, entry in (pooled.get(key) or {}).items()]
+    if pooled.get("mae_minus_baseline"):
+        rows.append({"row": "model - baseline", "metric": "mae", **pooled["mae_minus_baseline"]})
+    return pd.DataFrame(rows)
+
+
+def regression_flat(summary: dict[str, Any]) -> dict[str, float]:
+    """``cv/<level>/<metric>_{mean,std}`` and ``cv/pooled/<model|baseline>/<metric>`` of a regression summary."""
+    regression = summary.get("regression") or {}
+    flat = {f"cv/{level}/{metric}_{stat}": entry[stat] for level, body in regression.get("metrics", {}).items()
+            for metric, entry in body.items() for stat in ("mean", "std") if entry.get(stat) is not None}
+    pooled = regression.get("pooled") or {}
+    flat.update({f"cv/pooled/{key}/{metric}": e["value"] for key in ("model", "baseline")
+                 for metric, e in (pooled.get(key) or {}).items() if e.get("value") is not None})
+    return flat
 
 
 def log_cv_summary(
@@ -64,7 +92,7 @@ def log_cv_summary(
         for stat in ("mean", "std")
         if entry.get(stat) is not None
     }
-    run.summary.update(flat)
+    run.summary.update({**flat, **regression_flat(summary)})
     run.log({key: wandb.Table(dataframe=table) for key, table in summary_tables(summary, word).items()})
     run.log({key: wandb.Image(str(path)) for key, path in paths.items() if str(path).endswith(".png")})
     run.save(str(paths["markdown"]), base_path=str(out_dir), policy="now")
