@@ -3,10 +3,10 @@
 Two flavours:
 
 * :func:`compute_metrics` (scikit-learn) — the headline numbers of a test set.
-* :func:`accuracy`, :func:`balanced_accuracy`, :func:`macro_f1`, :func:`auroc`, :func:`qwk`,
-  :func:`mae_classes` — fast numpy versions with the signature ``metric(y_true, probs) -> float`` that
-  :func:`facedep.evaluation.bootstrap.bootstrap_ci` calls once per resample. They give the same values as
-  :func:`compute_metrics`.
+* :func:`accuracy`, :func:`balanced_accuracy`, :func:`macro_f1`, :func:`auroc` (``FAST_METRICS``) and
+  :func:`qwk`, :func:`mae_classes` (``ORDINAL_FAST_METRICS``) — fast numpy versions with the signature
+  ``metric(y_true, probs) -> float`` that :func:`facedep.evaluation.bootstrap.bootstrap_ci` calls once per
+  resample. They give the same values as :func:`compute_metrics`.
 
 Ordered classes (ordinal models, ``compute_metrics(..., ordinal=True)``) add :data:`ORDINAL_METRIC_NAMES`:
 quadratic-weighted Cohen's kappa ``qwk`` (NaN when undefined: a single class in truth and decisions),
@@ -248,10 +248,10 @@ FAST_METRICS = {
     "accuracy": accuracy,
     "balanced_accuracy": balanced_accuracy,
     "auroc": auroc,
-    "qwk": qwk,
-    "mae_classes": mae_classes,
 }
 """Fast ``metric(y_true, probs)`` functions by name, for :func:`facedep.evaluation.bootstrap.bootstrap_ci`."""
+ORDINAL_FAST_METRICS = {"qwk": qwk, "mae_classes": mae_classes}
+"""Fast versions of :data:`ORDINAL_METRIC_NAMES` (ordered classes; ``mae_classes``: lower is better)."""
 RANKING_METRICS: frozenset[str] = frozenset({"auroc"})
 """Metrics of the scores themselves; the others score decisions (pass one-hot decisions to decide at a threshold)."""
 

@@ -18,6 +18,7 @@ from facedep.evaluation.bootstrap import bootstrap_ci_over_runs
 from facedep.evaluation.classification_metrics import (
     FAST_METRICS,
     METRIC_NAMES,
+    ORDINAL_FAST_METRICS,
     ORDINAL_METRIC_NAMES,
     RANKING_METRICS,
     compute_metrics,
@@ -236,7 +237,7 @@ def _pooled_metrics(
     }
     for name in CI_METRICS + (ORDINAL_METRIC_NAMES if ordinal else ()):
         scores = [r.probs if name in RANKING_METRICS else r.decision_scores() for r in runs]
-        _, low, high = bootstrap_ci_over_runs(y_true, scores, FAST_METRICS[name], n_boot=n_boot, alpha=CI_ALPHA, seed=seed)
+        _, low, high = bootstrap_ci_over_runs(y_true, scores, {**FAST_METRICS, **ORDINAL_FAST_METRICS}[name], n_boot=n_boot, alpha=CI_ALPHA, seed=seed)
         metrics[name].update(ci_low=low, ci_high=high)
     return {"n": len(y_true), "n_unique_ids": len(set(runs[0].ids)), "metrics": metrics}
 
