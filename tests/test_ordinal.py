@@ -304,3 +304,22 @@ def test_ordinal_cv_summary_has_qwk_with_a_confidence_interval() -> None:
     nominal = summarize_folds([_fold(0, 12, 0), _fold(1, 12, 1)], SEVERITY, n_boot=20)
     assert nominal["ordinal"] is False and "qwk" not in nominal["metric_names"]
     assert "qwk" in summarize_folds([_fold(0, 12, 0)], SEVERITY, n_boot=20, ordinal=True)["metric_names"]
+
+
+def test_classic_baseline_on_an_ordinal_config_reports_ordinal_metrics(tiny_args: list[str],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import facedep.baselines.fold as fold_module
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from facedep.baselines.classic import summary_features
+
+    # a fast stand-in for the boosting baseline: logistic regression on the same summary features
+    monkeypatch.setattr(fold_module, "make_classic_model",
+                        lambda *a, **k: make_pipeline(FunctionTransformer(summary_features), LogisticRegression()))
+    result = fold_module.run_classic_fold(tiny_args + ["--model.init_args.loss", "coral"], "boosting")
+    assert result["ordinal"] is True
+    assert {"test/subject/qwk", "test/subject/mae_classes", "test/subject/recall_depressed"} <= set(result["test"])
+    assert json.loads(Path(result["run_dir"], "metrics.json").read_text())["ordinal"] is True
+    assert "test/subject/qwk" not in fold_module.run_classic_fold(tiny_args + ["--run.name", "nominal"], "boosting")["test"]
