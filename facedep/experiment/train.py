@@ -85,6 +85,7 @@ def run_training(args: list[str] | None = None) -> dict:
     result["class_names"] = list(getattr(model, "class_names", []))
     if hasattr(model, "target_scale"):  # a regressor: the target's scale (mean baseline, range, threshold) or None
         result["target"] = model.target_scale.as_dict() if model.target_scale is not None else None
+    result["ordinal"] = bool(getattr(model, "ordinal", False))  # coral/corn: ordered classes, qwk etc. in the CV summary
     result["data"] = getattr(datamodule, "data_report", {})
     result["total_seconds"] = round(time.perf_counter() - started, 2)
     _write_outputs(trainer, model, datamodule, run_dir, result, cli.privacy)
