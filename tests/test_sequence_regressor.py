@@ -78,7 +78,8 @@ def test_cli_run_writes_metrics_and_tables(tmp_path: Path) -> None:
     for level in ("window", "video", "subject"):
         assert np.isfinite(saved["test"][f"test/{level}/mae"])
         table = pd.read_csv(run / f"predictions_test_{level}.csv")
-        assert table.columns.tolist() == ["id", "name", "target", "prediction"] and len(table) > 0
+        subject = ["subject"] if level != "subject" else []  # the subject's name, for the cluster bootstrap
+        assert table.columns.tolist() == ["id", "name", "target", "prediction", *subject] and len(table) > 0
     assert saved["class_names"] == ["Abnormal-avg"] and result["best_val_score"] is not None
     videos = pd.read_csv(run / "predictions_test_video.csv")
     assert videos["name"].str.contains("#").all()  # <group>/<subject>#<segment>
