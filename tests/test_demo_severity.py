@@ -1,0 +1,76 @@
+"""Issue #16 demo and published setups: the score-graded synthetic AUs, the PHQ-8 configs, a tiny regression
+run, and (slow) `make demo-severity`'s 5-fold cross-validation learning the planted severity."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from datamodules.io.au_table import INTENSITY_AUS
+from datamodules.io.openface import read_openface_csv
+from datamodules.synthetic.au_simulation import EFFECT_SHIFTS, make_subject_profile
+from datamodules.synthetic.cli import main as make_demo_data
+from datamodules.synthetic.openface_demo import make_openface_demo
+from datamodules.synthetic.subjects import severity_multiplier
+from facedep.experiment.cross_validate import DesignError, check_design, cross_validate, resolved_data_args
+from facedep.experiment.train import run_training
+from lightning_modules.regression_evaluation import concordance
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "configs" / "au" / "demo_severity.yaml"
+DEMO_ORDINAL = ROOT / "configs" / "au" / "demo_severity_ordinal.yaml"
+TINY = ROOT / "configs" / "tests" / "tiny_regression.yaml"
+PUBLISHED = [ROOT / "configs" / "au" / "daic_woz_phq8.yaml", ROOT / "configs" / "au" / "edaic_phq8.yaml",
+             ROOT / "configs" / "landmarks" / "daic_phq8.yaml"]
+FOUR_BANDS = [["healthy", 0, 4], ["mild", 5, 9], ["moderate", 10, 14], ["severe", 15, 24]]
+
+
+# ------------------------------------------------------------------------------ the score-graded generator
+
+
+def test_severity_multiplier_is_monotonic_in_the_score() -> None:
+    scores = np.arange(25)
+    banded = np.array([severity_multiplier(int(s >= 10), int(s)) for s in scores])
+    linear = np.array([severity_multiplier(int(s >= 10), int(s), "linear") for s in scores])
+    assert (np.diff(banded) > 0).all() and (np.diff(linear) > 0).all()
+    assert banded[10] - banded[9] == pytest.approx(0.4)  # the banded jump at the cut-off
+    np.testing.assert_allclose(np.diff(linear), 1.4 / 24)  # linear: the same step everywhere
+    assert linear[0] == 0.0 and linear[24] == pytest.approx(banded[24])
+    with pytest.raises(ValueError, match="severity mode 'steps'"):
+        severity_multiplier(0, 3, "steps")
+
+
+def test_linear_mode_shifts_the_baseline_by_the_score() -> None:
+    """Same random draws, so the two profiles differ by exactly the planted shift times the multiplier gap."""
+    banded = make_subject_profile("s", 0, 9, 2.0, np.random.default_rng(5))
+    linear = make_subject_profile("s", 0, 9, 2.0, np.random.default_rng(5), severity="linear")
+    expected = np.array([EFFECT_SHIFTS.get(au, 0.0) for au in INTENSITY_AUS]) * 2.0 * (1.4 * 9 / 24 - 0.2)
+    np.testing.assert_allclose(linear.baseline - banded.baseline, expected, atol=1e-12)
+
+
+def test_linear_mode_grades_the_effect_within_the_healthy_range(tmp_path: Path) -> None:
+    """Healthy subjects (scores 0-9) show more of the depressed pattern the higher their score."""
+    manifest = make_openface_demo(tmp_path, num_subjects=30, frames=(150, 200), effect_size=3.0, seed=2, severity="linear")
+    table = pd.read_csv(manifest)
+    at = {au: i for i, au in enumerate(INTENSITY_AUS)}
+    means = np.array([np.nanmean(read_openface_csv(tmp_path / p).values[:, :len(INTENSITY_AUS)], axis=0) for p in table["path"]])
+    pattern = sum(means[:, at[au]] * np.sign(shift) for au, shift in EFFECT_SHIFTS.items())
+    healthy = table["label"].to_numpy() == 0
+    assert spearmanr(pattern[healthy], table["score"][healthy])[0] > 0.35
+    assert spearmanr(pattern, table["score"])[0] > 0.8
+
+
+def test_cli_severity_is_for_aus_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        make_demo_data(["--out", str(tmp_path), "--modality", "landmarks", "--severity", "linear"])
+    assert "--severity applies to --modality aus only" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown severity mode"):
+        make_openface_demo(tmp_path, num_subjects=2, severity="steps")
+    assert not (tmp_path / "manifest.csv").exists()
