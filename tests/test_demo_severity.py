@@ -74,3 +74,29 @@ def test_cli_severity_is_for_aus_only(tmp_path: Path, capsys: pytest.CaptureFixt
     with pytest.raises(ValueError, match="unknown severity mode"):
         make_openface_demo(tmp_path, num_subjects=2, severity="steps")
     assert not (tmp_path / "manifest.csv").exists()
+
+
+# ------------------------------------------------------------------------------ configs parse (no data needed)
+
+
+@pytest.mark.parametrize("config", PUBLISHED, ids=[p.relative_to(ROOT / "configs").as_posix() for p in PUBLISHED])
+def test_published_setups_are_score_regressions_on_the_official_partition(config: Path) -> None:
+    data = resolved_data_args(str(config), [])
+    assert (data["target"], data["split"], data["score_range"], data["score_threshold"]) == ("score", "column", [0, 24], 10)
+    with pytest.raises(DesignError, match=r"--seeds 0 1 2 3 4"):  # k-fold on the fixed split is refused
+        check_design(str(config), [], None)
+    assert check_design(str(config), [], [0, 1, 2, 3, 4])["split"] == "column"
+    text = config.read_text()
+    assert "privacy: true" in text and "scripts/make_manifest.py" in text and "--seeds 0 1 2 3 4" in text
+
+
+@pytest.mark.parametrize("config", [DEMO, DEMO_ORDINAL, TINY], ids=["demo_severity", "demo_severity_ordinal", "tiny_regression"])
+def test_demo_configs_are_k_fold(config: Path) -> None:
+    data = check_design(str(config), [], None)
+    assert data.get("split", "kfold") == "kfold"
+
+
+def test_ordinal_demo_uses_four_ordered_bands() -> None:
+    data = resolved_data_args(str(DEMO_ORDINAL), [])
+    assert data["target"] == "label" and data["score_bands"] == FOUR_BANDS
+    assert data["classes"] == [band[0] for band in FOUR_BANDS]
