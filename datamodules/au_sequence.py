@@ -19,14 +19,13 @@ from datamodules.au_loading import FrameMaskReport, load_au_table, valid_frames
 from datamodules.au_channels import resolve_channels
 from datamodules.base import STAGES, SubjectDataModule
 from datamodules.io.au_table import DataFormatError
-from datamodules.label_stats import class_weights_from_labels
 from datamodules.manifest import load_manifest
 from datamodules.standardize import ChannelScaler
 from datamodules.window_dataset import WindowDataset
 
 
 class AUSequenceDataModule(SubjectDataModule):
-    """Windows of AU sequences; subject-level folds; scaler and class weights from training subjects.
+    """Windows of AU sequences; subject-level folds; scaler and class weights (or score statistics) from training subjects.
 
     Args:
         window: frames per window; stride: step between training windows;
@@ -34,8 +33,11 @@ class AUSequenceDataModule(SubjectDataModule):
         min_confidence: frames with lower tracker confidence are dropped (and counted).
         file_format: ``auto`` or one reader (``openface``, ``opendbm``, ``daic-woz``).
         channels: ``intensity``, ``presence``, ``both`` or a list of AU names (``AU04``, ``AU12_c``).
-        **kwargs: see :class:`~datamodules.base.SubjectDataModule` (manifest, classes, split, fold, num_folds, batch_size, cache_dir, ...).
+        **kwargs: see :class:`~datamodules.base.SubjectDataModule` (manifest, classes, split, fold, num_folds, batch_size,
+            cache_dir, target, score_range, score_bands, ...).
     """
+
+    supports_score_target = True
 
     def __init__(
         self,
@@ -103,13 +105,13 @@ class AUSequenceDataModule(SubjectDataModule):
             rows = videos[videos["stage"] == name]
             self.datasets[name] = WindowDataset(
                 [self.scaler.transform(sequences[i]) for i in rows["video_index"]],
-                rows["label_index"].tolist(),
+                rows["target"].to_numpy(),
                 rows["video_index"].tolist(),
                 rows["subject_index"].tolist(),
                 window=self.window,
                 stride=self.stride if name == "train" else self.eval_stride,
             )
-        self.class_weights = class_weights_from_labels(self.datasets["train"].window_labels(), self.num_classes)
+        self.fit_targets()
         self.data_report = self._make_report(parts, reports, skipped)
         self._warn_dropped(reports)
 
@@ -129,12 +131,15 @@ class AUSequenceDataModule(SubjectDataModule):
             report[name] = {**self.stage_summary(rows, self.datasets[name], reports[name].as_dict()),
                             "padded_videos": self.datasets[name].padded_sequences}
         report["class_weights"] = self.class_weights.tolist() if self.class_weights is not None else None
-        return report
+        return {**report, **self.target_report()}
 
     # ---- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"scaler": self.scaler.state_dict() if self.scaler else None, "channels": self.channels}
+        return {"scaler": self.scaler.state_dict() if self.scaler else None, "channels": self.channels,
+                "target_stats": self.target_stats}
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("scaler"):
             self.scaler = ChannelScaler.from_state_dict(state["scaler"])
+        if state.get("target_stats"):
+            self.target_stats = dict(state["target_stats"])

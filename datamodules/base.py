@@ -1,14 +1,15 @@
 """SubjectDataModule: what the manifest-driven DataModules share.
 
-Classes and their names, subject-level split assignment (stratified k-fold or
-the manifest's ``split`` column), the content-keyed cache, loaders and the data report.
+Classes and their names, the target (the ``label`` class, or the manifest's ``score``), subject-level split
+assignment (stratified k-fold or the manifest's ``split`` column), the content-keyed cache, loaders and the data report.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -19,8 +20,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from datamodules.cache import DEFAULT_CACHE_DIR, ArrayCache
 from datamodules.io.au_table import DataFormatError
+from datamodules.label_stats import class_weights_from_labels
 from datamodules.labels import encode_labels
 from datamodules.manifest import check_split_complete, load_manifest
+from datamodules.score_bands import Band, band_labels, resolve_bands
+from datamodules.scores import checked_scores, require_score_column, score_summary, subject_scores, training_target_stats
 from datamodules.splits import assert_disjoint, default_val_fraction, subject_kfold_split, subject_labels
 from datamodules.window_dataset import collate_windows
 
@@ -67,7 +71,17 @@ class SubjectDataModule(pl.LightningDataModule):
         batch_size, num_workers, pin_memory: loader settings (``pin_memory`` null: on with CUDA).
         cache_dir: where parsed files are cached by content (null disables).
         seed: seed of the fold assignment.
+        target: ``label`` (classify the ``label`` column) or ``score`` (regress the manifest's ``score``: items'
+            ``y`` is the video's score as float32, ``num_classes`` 1, ``class_names`` ``["score"]``; the label
+            still stratifies the folds; after ``setup`` :attr:`target_stats` holds the training subjects' scale).
+        score_range: ``[low, high]`` every score must lie in (null: any finite score); also the clip range.
+        score_threshold: score at and above which a subject counts as positive (thresholded metrics).
+        score_bands: with ``target: label``, the label of each row is the band of its score: ``phq8`` or
+            ``[[name, low, high], ...]``; ``classes`` must then be the band names in band order.
     """
+
+    #: DataModules whose items can carry a score target (``target: score``); the others refuse it.
+    supports_score_target: bool = False
 
     def __init__(
         self,
@@ -85,6 +99,10 @@ class SubjectDataModule(pl.LightningDataModule):
         pin_memory: bool | None = None,
         cache_dir: str | None = str(DEFAULT_CACHE_DIR),
         seed: int = 0,
+        target: Literal["label", "score"] = "label",
+        score_range: list[float] | None = [0, 24],
+        score_threshold: float | None = 10,
+        score_bands: str | list[list[float | str]] | None = None,
     ) -> None:
         super().__init__()
         self.manifest_path = manifest
@@ -92,6 +110,11 @@ class SubjectDataModule(pl.LightningDataModule):
         self.class_names = class_names or [str(c) for c in classes]
         if len(self.class_names) != len(self.classes):
             raise ValueError(f"class_names {self.class_names} and classes {self.classes} differ in length")
+        self.target = target
+        self.score_range = _check_range(score_range)
+        self.score_threshold = None if score_threshold is None else float(score_threshold)
+        self.bands: tuple[Band, ...] | None = None
+        self._check_target(score_bands)
         self.split, self.fold, self.num_folds = split, fold, num_folds
         self.val_fraction = resolve_val_fraction(val_fraction, val_folds, num_folds)
         self.standardize = standardize
@@ -101,8 +124,37 @@ class SubjectDataModule(pl.LightningDataModule):
         self.seed = seed
         self.datasets: dict[str, Dataset] = {}
         self.class_weights: torch.Tensor | None = None
+        self.target_stats: dict[str, Any] | None = None
         self.data_report: dict = {}
         self.videos: pd.DataFrame | None = None
+
+    def _check_target(self, score_bands: str | list[list[float | str]] | None) -> None:
+        """Validate ``target``/``score_bands`` and set what a score target changes (class names, label role)."""
+        if self.target not in ("label", "score"):
+            raise ValueError(f"target must be 'label' or 'score', got {self.target!r}")
+        if self.target == "score":
+            if not self.supports_score_target:
+                raise ValueError(f"{type(self).__name__} does not support target: score")
+            if score_bands is not None:
+                raise ValueError("score_bands turn scores into class labels: use them with target: label, not score")
+            self.class_names = ["score"]
+            self.labels_are_targets = False  # the label only stratifies the folds
+            return
+        if score_bands is None:
+            return
+        self.bands = resolve_bands(score_bands)
+        expected = [b.name for b in self.bands]
+        if [str(c) for c in self.classes] != expected:
+            raise DataFormatError(f"score_bands {score_bands if isinstance(score_bands, str) else expected}: classes "
+                                  f"{self.classes} must be the band names in band order: classes: {expected}")
+
+    def save_hyperparameters(self, *args: Any, frame: Any = None, **kwargs: Any) -> None:
+        """Lightning's, without ``class_names`` for a score target: the model's ``["score"]`` (linked from
+        :attr:`class_names`) would clash with the configured value when the hyper-parameters are merged."""
+        super().save_hyperparameters(*args, frame=frame or inspect.currentframe().f_back, **kwargs)
+        if self.target == "score":
+            for store in (self.hparams, getattr(self, "_hparams_initial", None) or {}):
+                store.pop("class_names", None)
 
     @property
     def num_channels(self) -> int:
@@ -111,7 +163,8 @@ class SubjectDataModule(pl.LightningDataModule):
 
     @property
     def num_classes(self) -> int:
-        return len(self.classes)
+        """Outputs of the model: the number of classes, or 1 for a score target."""
+        return 1 if self.target == "score" else len(self.classes)
 
     #: ``label`` is the prediction target: every class must be in the manifest, train and test. Off where
     #: the labels only stratify the folds (subject groups of AU detection and atypicality regression).
@@ -180,9 +233,21 @@ class SubjectDataModule(pl.LightningDataModule):
         return summary
 
     def index_videos(self) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-        """The manifest with ``label_index, subject_index, video_index, stage`` columns, and the split."""
+        """The manifest with ``label_index, target, subject_index, video_index, stage`` columns, and the split.
+
+        ``target`` is ``label_index`` (int64) or, for ``target: score``, the checked score (float; float32 in items). With
+        ``score_bands`` the ``label`` column is replaced by the band of each row's score first.
+        """
         videos = load_manifest(self.manifest_path)
+        if self.target == "score":
+            videos["target"] = checked_scores(videos, self.manifest_path, self.score_range)  # float64; items: float32
+        elif self.bands is not None:
+            require_score_column(videos, self.manifest_path, "score_bands")
+            scores = checked_scores(videos, self.manifest_path, self.score_range)
+            videos["label"] = band_labels(scores, self.bands, self.manifest_path)
         videos["label_index"] = encode_labels(videos["label"], self.classes, self.manifest_path)
+        if self.target != "score":
+            videos["target"] = videos["label_index"]
         parts = self.assign_splits(videos)
         codes = {s: i for i, s in enumerate(sorted(videos["subject_id"].unique()))}
         videos["subject_index"] = videos["subject_id"].map(codes)
@@ -191,8 +256,18 @@ class SubjectDataModule(pl.LightningDataModule):
         return videos, parts
 
     def stage_summary(self, rows: pd.DataFrame, dataset: Dataset, frames: dict) -> dict:
-        """Counts of one stage for the data report: subjects, videos, windows and classes, frames."""
+        """Counts of one stage for the data report: subjects, videos, windows and classes (for a score target:
+        the score statistics over the stage's subjects, see :func:`~datamodules.scores.score_summary`), frames."""
         labels = dataset.window_labels()
+        if self.target == "score":
+            return {
+                "subjects": int(rows["subject_id"].nunique()),
+                "videos": int(len(rows)),
+                "windows": int(len(labels)),
+                "score": score_summary(subject_scores(rows, "target")),
+                "frames": frames,
+                "subject_ids": sorted(rows["subject_id"].unique().tolist()),
+            }
         return {
             "subjects": int(rows["subject_id"].nunique()),
             "videos": int(len(rows)),
@@ -206,6 +281,26 @@ class SubjectDataModule(pl.LightningDataModule):
             "frames": frames,
             "subject_ids": sorted(rows["subject_id"].unique().tolist()),
         }
+
+    def fit_targets(self) -> None:
+        """After the datasets are built: :attr:`class_weights` from the training windows (labels), or
+        :attr:`target_stats` from the training subjects (score; class weights None)."""
+        assert self.videos is not None, "set self.videos first"
+        if self.target == "score":
+            self.class_weights = None
+            train = self.videos[self.videos["stage"] == "train"]
+            self.target_stats = training_target_stats(train, self.manifest_path, self.score_range,
+                                                      self.score_threshold, column="target")
+        else:
+            self.class_weights = class_weights_from_labels(self.datasets["train"].window_labels(), self.num_classes)
+
+    def target_report(self) -> dict[str, Any]:
+        """The data report's entries about the target: ``target`` (score stats) or ``score_bands``."""
+        if self.target == "score":
+            return {"target": dict(self.target_stats or {})}
+        if self.bands is not None:
+            return {"score_bands": [[b.name, b.low, b.high] for b in self.bands]}
+        return {}
 
     def sample_names(self) -> dict[str, dict[int, str]]:
         """Readable names of the integer ids in batches: video id -> path, subject id -> subject_id."""
@@ -243,3 +338,17 @@ class SubjectDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+
+def _check_range(score_range: list[float] | None) -> list[float] | None:
+    """``[low, high]`` as floats with ``low < high`` (or None).
+
+    >>> _check_range([0, 24])
+    [0.0, 24.0]
+    """
+    if score_range is None:
+        return None
+    values = [float(v) for v in score_range]
+    if len(values) != 2 or not values[0] < values[1]:
+        raise ValueError(f"score_range must be [low, high] with low < high, got {score_range}")
+    return values

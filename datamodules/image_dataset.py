@@ -2,7 +2,8 @@
 
 Items are ``{x, y, video, subject, index}``: ``x`` float32 ``(3, H, W)`` normalised with the
 backbone's mean/std (with ``device_normalize``, uint8 ``(3, H, W)`` that
-:func:`~datamodules.image_transforms.normalize_batch` normalises on the training device).
+:func:`~datamodules.image_transforms.normalize_batch` normalises on the training device); ``y`` the
+int64 class index, or the float32 score of a score target.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from datamodules.window_dataset import as_targets
 
 
 class FaceImageDataset(Dataset):
@@ -25,12 +28,12 @@ class FaceImageDataset(Dataset):
         torch.Size([3, 8, 8])
     """
 
-    def __init__(self, images: np.ndarray, rows: Sequence[int], labels: Sequence[int], video_ids: Sequence[int],
-                 subject_ids: Sequence[int], transform: Any | None = None,
+    def __init__(self, images: np.ndarray, rows: Sequence[int], labels: Sequence[int] | Sequence[float] | np.ndarray,
+                 video_ids: Sequence[int], subject_ids: Sequence[int], transform: Any | None = None,
                  mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
         self.images, self.transform = images, transform
         self.rows = np.asarray(rows, dtype=np.int64)
-        self.labels = np.asarray(labels, dtype=np.int64)
+        self.labels = as_targets(labels)
         self.video_ids = np.asarray(video_ids, dtype=np.int64)
         self.subject_ids = np.asarray(subject_ids, dtype=np.int64)
         self.mean = np.asarray(mean, dtype=np.float32)
@@ -42,7 +45,7 @@ class FaceImageDataset(Dataset):
         return len(self.rows)
 
     def window_labels(self) -> np.ndarray:
-        """Class index of every image (for class weights and counts)."""
+        """Target of every image: class index (for class weights and counts) or float32 score."""
         return self.labels
 
     def _reseed(self) -> None:

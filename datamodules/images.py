@@ -29,7 +29,6 @@ from datamodules.image_cache import FaceImageCacheMixin
 from datamodules.image_dataset import FaceImageDataset
 from datamodules.image_transforms import DEFAULT_TRAIN_TRANSFORMS, build_transforms, normalize_batch, resolve_normalization
 from datamodules.io.au_table import DataFormatError
-from datamodules.label_stats import class_weights_from_labels
 from datamodules.manifest import load_manifest
 
 MAX_NAMED = 5
@@ -49,8 +48,11 @@ class FaceImageDataModule(FaceImageCacheMixin, SubjectDataModule):
         mean, std: explicit per-channel values (override ``normalization``).
         normalize_on_device: batches carry uint8 images, normalised on the training device after the copy
             (for GPUs that the workers' float work and bytes cannot keep fed; same values as on the host).
-        **kwargs: see :class:`~datamodules.base.SubjectDataModule` (``standardize`` is unused here).
+        **kwargs: see :class:`~datamodules.base.SubjectDataModule` (``standardize`` is unused here; ``target: score``
+            regresses each image's score).
     """
+
+    supports_score_target = True
 
     def __init__(
         self,
@@ -116,10 +118,10 @@ class FaceImageDataModule(FaceImageCacheMixin, SubjectDataModule):
             rows = videos[videos["stage"] == name]
             specs = self.train_transform_specs if name == "train" else self.eval_transform_specs
             self.datasets[name] = FaceImageDataset(
-                images, rows["video_index"].tolist(), rows["label_index"].tolist(), rows["video_index"].tolist(),
+                images, rows["video_index"].tolist(), rows["target"].to_numpy(), rows["video_index"].tolist(),
                 rows["subject_index"].tolist(), build_transforms(specs), self.mean, self.std,
             )
-        self.class_weights = class_weights_from_labels(self.datasets["train"].window_labels(), self.num_classes)
+        self.fit_targets()
         self.data_report = self._report(parts, report, videos_all=len(valid))
 
     def _check_subjects(self, videos: pd.DataFrame) -> bool:
@@ -159,5 +161,5 @@ class FaceImageDataModule(FaceImageCacheMixin, SubjectDataModule):
             rows = self.videos[self.videos["stage"] == name]
             out[name] = self.stage_summary(rows, self.datasets[name], {"images": int(len(rows))})
         out["class_weights"] = self.class_weights.tolist() if self.class_weights is not None else None
-        return out
+        return {**out, **self.target_report()}
 

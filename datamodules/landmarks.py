@@ -33,7 +33,6 @@ from torch.utils.data import Dataset
 from datamodules.base import STAGES, SubjectDataModule
 from datamodules.cache import file_digest
 from datamodules.io.au_table import DataFormatError
-from datamodules.label_stats import class_weights_from_labels
 from datamodules.manifest import load_manifest
 from datamodules.window_dataset import WindowDataset
 
@@ -82,8 +81,10 @@ class LandmarkDataModule(SubjectDataModule):
         min_confidence: tracker confidence below which a frame is invalid (OpenFace sources).
         file_format: ``auto`` or a landmark reader (``openface``, ``daic-woz``, ``opendbm``, ``npz``).
         image_cache: render all windows once to a memory-mapped float16 file.
-        **kwargs: see :class:`~datamodules.base.SubjectDataModule`.
+        **kwargs: see :class:`~datamodules.base.SubjectDataModule` (``target: score`` for score regression).
     """
+
+    supports_score_target = True
 
     def __init__(
         self,
@@ -171,12 +172,12 @@ class LandmarkDataModule(SubjectDataModule):
         for name in STAGES:
             rows = videos[videos["stage"] == name]
             windows = WindowDataset(
-                [sequences[i] for i in rows["video_index"]], rows["label_index"].tolist(), rows["video_index"].tolist(),
+                [sequences[i] for i in rows["video_index"]], rows["target"].to_numpy(), rows["video_index"].tolist(),
                 rows["subject_index"].tolist(), window=self.frames_per_sample,
                 stride=self.stride if name == "train" else self.eval_stride, frame_step=self.frame_step, transform=render,
             )
             self.datasets[name] = self._rendered(windows, name, rows) if self.image_cache and len(windows) else windows
-        self.class_weights = class_weights_from_labels(self.datasets["train"].window_labels(), self.num_classes)
+        self.fit_targets()
         self.data_report = self._report(parts, counts, skipped)
 
     def _rendered(self, windows: WindowDataset, stage: str, rows: pd.DataFrame) -> RenderedDataset:
@@ -207,5 +208,5 @@ class LandmarkDataModule(SubjectDataModule):
             frames = {**counts[name], "dropped_invalid": counts[name]["frames"] - counts[name]["kept"]}
             report[name] = self.stage_summary(self.videos[self.videos["stage"] == name], self.datasets[name], frames)
         report["class_weights"] = self.class_weights.tolist() if self.class_weights is not None else None
-        return report
+        return {**report, **self.target_report()}
 

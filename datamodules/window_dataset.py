@@ -12,6 +12,19 @@ from torch.utils.data import Dataset, default_collate
 from datamodules.windows import take_window, window_span, window_starts
 
 
+def as_targets(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Targets as stored for items: float scores as float32, integer class indices as int64 (an empty list too;
+    an empty array keeps its kind).
+
+    >>> as_targets([1, 0]).dtype, as_targets([3.5, 10.0]).dtype, as_targets(np.array([2, 9], np.float32)).dtype
+    (dtype('int64'), dtype('float32'), dtype('float32'))
+    """
+    array = np.asarray(values)
+    if array.dtype.kind == "f" and (array.size or isinstance(values, np.ndarray)):
+        return array.astype(np.float32)
+    return array.astype(np.int64)
+
+
 class WindowBatch(dict):
     """A batch from :meth:`WindowDataset.__getitems__`; indexing it by position (what ``default_collate`` does)
     says which ``collate_fn`` to use instead of failing with ``KeyError: 0``."""
@@ -26,7 +39,8 @@ class WindowBatch(dict):
 class WindowDataset(Dataset):
     """Windows of ``window`` frames every ``stride`` frames over ``sequences`` (each ``(T_i, C)``).
 
-    Items are dicts: ``x`` ``(window, C)`` float32, ``y`` class index, ``video`` and ``subject``
+    Items are dicts: ``x`` ``(window, C)`` float32, ``y`` the target (int64 class index, or float32 score:
+    see :func:`as_targets`), ``video`` and ``subject``
     (integer ids shared by the whole DataModule) and ``index`` (the window's position in this
     dataset, used to remove duplicates that distributed samplers add).
 
@@ -43,7 +57,7 @@ class WindowDataset(Dataset):
     def __init__(
         self,
         sequences: list[np.ndarray],
-        labels: list[int],
+        labels: Sequence[int] | Sequence[float] | np.ndarray,
         video_ids: list[int],
         subject_ids: list[int],
         window: int,
@@ -58,7 +72,7 @@ class WindowDataset(Dataset):
             starts = window_starts(len(seq), window, stride, frame_step)
             rows.append(np.stack([np.full(len(starts), i), starts], axis=1))
         self.index = np.concatenate(rows) if rows else np.zeros((0, 2), dtype=np.int64)
-        self.labels = np.asarray(labels, dtype=np.int64)
+        self.labels = as_targets(labels)
         self.video_ids = np.asarray(video_ids, dtype=np.int64)
         self.subject_ids = np.asarray(subject_ids, dtype=np.int64)
         self.padded_sequences = int(sum(len(s) < window_span(window, frame_step) for s in sequences))
@@ -67,7 +81,7 @@ class WindowDataset(Dataset):
         return len(self.index)
 
     def window_labels(self) -> np.ndarray:
-        """Class index of every window (for class weights and counts)."""
+        """Target of every window: class index (for class weights and counts) or float32 score."""
         return self.labels[self.index[:, 0]]
 
     def render(self, i: int) -> np.ndarray:
