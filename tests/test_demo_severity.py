@@ -100,3 +100,33 @@ def test_ordinal_demo_uses_four_ordered_bands() -> None:
     data = resolved_data_args(str(DEMO_ORDINAL), [])
     assert data["target"] == "label" and data["score_bands"] == FOUR_BANDS
     assert data["classes"] == [band[0] for band in FOUR_BANDS]
+
+
+# ------------------------------------------------------------------------------ a tiny regression run
+
+
+@pytest.fixture(scope="module")
+def severity_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 subjects whose planted effect grows with the score (strong, short sessions)."""
+    out = tmp_path_factory.mktemp("severity")
+    return make_openface_demo(out, num_subjects=12, frames=(120, 160), effect_size=3.0, seed=3, severity="linear")
+
+
+def test_tiny_regression_run_writes_score_metrics(severity_manifest: Path, tmp_path: Path) -> None:
+    run_training(["--config", str(TINY), "--data.init_args.manifest", str(severity_manifest),
+                  "--run.output_dir", str(tmp_path / "runs")])
+    run_dir = tmp_path / "runs" / "tiny_regression"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    test = metrics["test"]
+    subjects = pd.read_csv(run_dir / "predictions_test_subject.csv", dtype={"name": str})
+    manifest = pd.read_csv(severity_manifest, dtype={"subject_id": str})
+    assert len(subjects) == metrics["data"]["test"]["subjects"] == 4  # 12 subjects, 3 folds
+    scores = manifest.groupby("subject_id")["score"].mean()
+    np.testing.assert_allclose(subjects["target"], scores[subjects["name"]].to_numpy())
+    assert subjects["prediction"].between(0, 24).all()  # clipped to score_range
+    errors = (subjects["prediction"] - subjects["target"]).abs()
+    assert test["test/subject/mae"] == pytest.approx(errors.mean(), rel=1e-4)
+    assert np.isfinite(test["test/subject/ccc"]) and -1.0 <= test["test/subject/ccc"] <= 1.0
+    train_subjects = json.loads((run_dir / "data_report.json").read_text())["train"]["subject_ids"]
+    train_mean = scores[[str(s) for s in train_subjects]].mean()  # the AVEC baseline: the training subjects' mean
+    assert test["test/subject/baseline_mae"] == pytest.approx((subjects["target"] - train_mean).abs().mean(), rel=1e-4)
