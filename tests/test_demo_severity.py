@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy.stats import spearmanr
 
 from datamodules.io.au_table import INTENSITY_AUS
@@ -130,3 +131,40 @@ def test_tiny_regression_run_writes_score_metrics(severity_manifest: Path, tmp_p
     train_subjects = json.loads((run_dir / "data_report.json").read_text())["train"]["subject_ids"]
     train_mean = scores[[str(s) for s in train_subjects]].mean()  # the AVEC baseline: the training subjects' mean
     assert test["test/subject/baseline_mae"] == pytest.approx((subjects["target"] - train_mean).abs().mean(), rel=1e-4)
+
+
+# ------------------------------------------------------------------------------ `make demo-severity` (slow)
+
+
+def makefile_data_args() -> list[str]:
+    """``SEVERITY_DATA_ARGS`` of the Makefile: the demo data exactly as ``make demo-severity`` makes it."""
+    match = re.search(r"^SEVERITY_DATA_ARGS\s*:?=\s*(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert match, "Makefile has no SEVERITY_DATA_ARGS"
+    return shlex.split(match.group(1))
+
+
+def pooled_subjects(run_dirs: list[str]) -> pd.DataFrame:
+    """Every fold's test subjects (disjoint across folds), one row each."""
+    tables = [pd.read_csv(Path(d) / "predictions_test_subject.csv", dtype={"name": str}) for d in run_dirs]
+    pooled = pd.concat(tables, ignore_index=True)
+    assert pooled["name"].is_unique
+    return pooled
+
+
+@pytest.mark.slow
+def test_demo_severity_cross_validation_learns_the_score(tmp_path: Path) -> None:
+    """The regression demo's 5-fold CV: subject CCC >= 0.6 (per fold on average, and pooled) and a clearly
+    lower MAE than the training-mean baseline in every fold."""
+    assert make_demo_data(["--out", str(tmp_path / "data"), *makefile_data_args()]) == 0
+    overrides = ["--data.init_args.manifest", str(tmp_path / "data" / "manifest.csv"), "--run.output_dir",
+                 str(tmp_path / "runs"), "--tracking.wandb", "disabled", "--data.init_args.cache_dir", str(tmp_path / "cache"),
+                 "--trainer.enable_progress_bar", "false"]
+    summary = cross_validate(str(DEMO), 5, overrides, n_boot=100)
+    folds = [json.loads((Path(d) / "metrics.json").read_text())["test"] for d in summary["runs"]]
+    assert np.mean([f["test/subject/ccc"] for f in folds]) >= 0.6
+    for fold in folds:
+        assert fold["test/subject/mae"] < 0.75 * fold["test/subject/baseline_mae"]
+    pooled = pooled_subjects(summary["runs"])
+    assert len(pooled) == len(pd.read_csv(tmp_path / "data" / "labels.csv"))  # every subject tested once
+    pred, target = (torch.tensor(pooled[c].to_numpy(dtype=float)) for c in ("prediction", "target"))
+    assert float(concordance(pred, target)) >= 0.6
