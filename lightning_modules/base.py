@@ -16,8 +16,9 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
+from datamodules.score_bands import check_class_order
 from lightning_modules.aggregation import gather_unique, three_levels
-from lightning_modules.losses import ClassificationLoss
+from lightning_modules.losses import ClassificationLoss, LossKind
 from lightning_modules.metrics import LEVELS, classification_metrics, confusion_matrix_metric
 from lightning_modules.optimization import optimizers_from
 from lightning_modules.step_logging import log_step_loss
@@ -32,7 +33,9 @@ class BaseClassifier(pl.LightningModule):
     Args:
         num_classes: number of classes (linked from the DataModule by the CLI).
         class_names: display names (linked from the DataModule).
-        loss: ``ce`` (cross-entropy over K logits) or ``bce`` (binary, one logit, pos_weight).
+        loss: ``ce`` (cross-entropy over K logits), ``bce`` (binary, one logit, pos_weight), or the ordinal
+            ``coral`` / ``corn`` (K-1 outputs, :mod:`lightning_modules.ordinal`): the classes must be in
+            severity order (checked at setup) and the metrics add ``qwk``, ``mae_classes``, ``recall_<class>``.
         focal_gamma: > 0 turns the loss into focal loss.
         class_weights: ``auto`` (from the DataModule's training labels), ``none``, or a list.
         optimizer / lr_scheduler: callables from config (``class_path`` + ``init_args``).
@@ -45,7 +48,7 @@ class BaseClassifier(pl.LightningModule):
         self,
         num_classes: int = 2,
         class_names: list[str] | None = None,
-        loss: Literal["ce", "bce"] = "ce",
+        loss: LossKind = "ce",
         focal_gamma: float = 0.0,
         class_weights: Literal["auto", "none"] | list[float] = "auto",
         optimizer: OptimizerCallable = torch.optim.AdamW,
@@ -66,10 +69,12 @@ class BaseClassifier(pl.LightningModule):
             self.loss_fn.set_class_weights(torch.tensor(class_weights, dtype=torch.float32))
         self.optimizer_factory = optimizer
         self.scheduler_factory = lr_scheduler
-        self.train_metrics = classification_metrics(num_classes, prefix="train/window/")
+        ordinal = {"ordinal": self.ordinal, "class_names": self.class_names}
+        self.train_metrics = classification_metrics(num_classes, prefix="train/window/", **ordinal)
         self.eval_metrics = nn.ModuleDict(
             {
-                f"{stage}_{level}": classification_metrics(num_classes, prefix=f"{stage}/{level}/", sync_on_compute=False)
+                f"{stage}_{level}": classification_metrics(num_classes, prefix=f"{stage}/{level}/", sync_on_compute=False,
+                                                           **ordinal)
                 for stage in ("val", "test")
                 for level in LEVELS
             }
@@ -81,14 +86,30 @@ class BaseClassifier(pl.LightningModule):
 
     @property
     def num_outputs(self) -> int:
-        """Logits the net must produce: 1 for ``bce``, else ``num_classes``."""
-        return 1 if self.loss_fn.kind == "bce" else self.num_classes
+        """Logits the net must produce: 1 for ``bce``, ``num_classes - 1`` for ``coral``/``corn``, else ``num_classes``."""
+        return self.loss_fn.num_outputs
+
+    @property
+    def ordinal(self) -> bool:
+        """True when the loss treats the classes as ordered (``coral``, ``corn``); ``metrics.json["ordinal"]``."""
+        return self.loss_fn.ordinal
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if self.ordinal:
+            self.check_class_order(datamodule)
         weights = getattr(datamodule, "class_weights", None)
         if stage == "fit" and self.class_weights_mode == "auto" and weights is not None:
             self.loss_fn.set_class_weights(weights)
+
+    def check_class_order(self, datamodule: object | None) -> None:
+        """An ordinal model refuses classes out of severity order (the DataModule's ``classes`` and ``class_names``)."""
+        where = f"ordinal model (loss: {self.loss_fn.kind})"
+        classes = getattr(datamodule, "classes", None)
+        if classes:
+            check_class_order(classes, f"{where}, data classes (data.init_args.classes)")
+        check_class_order(getattr(datamodule, "class_names", None) or self.class_names,
+                          f"{where}, class names (data.init_args.class_names)")
 
     # ---- steps -----------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Classification losses: (binary) focal loss and the framework's ``ClassificationLoss``.
+"""Classification losses: (binary) focal loss and the framework's ``ClassificationLoss`` (also ordinal: CORAL, CORN).
 
 ``ClassificationLoss`` keeps its class weights in a registered buffer, so they are saved in checkpoints and
 follow ``.to(device/dtype)``. With ``focal_gamma=0`` it is exactly ``F.cross_entropy`` /
@@ -22,6 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lightning_modules.ordinal import ORDINAL_LOSSES, coral_loss, coral_probabilities, corn_loss, corn_probabilities
+
+LossKind = Literal["ce", "bce", "coral", "corn"]
 Reduction = Literal["mean", "sum", "none"]
 
 
@@ -162,20 +165,26 @@ def _binary_logits(logits: torch.Tensor) -> torch.Tensor:
 
 
 class ClassificationLoss(nn.Module):
-    """The framework's loss: weighted (focal) cross entropy, or (focal) BCE for binary tasks.
+    """The framework's loss: weighted (focal) cross entropy, (focal) BCE for binary tasks, or an ordinal loss.
 
     Args:
         num_classes: number of classes; ``class_weights`` has this length.
         kind: ``"ce"``: logits ``(B, num_classes)``, int targets. ``"bce"`` (``num_classes == 2`` only): logits
             ``(B,)`` or ``(B, 1)``, targets 0/1, ``pos_weight = class_weights[1] / class_weights[0]``.
-        focal_gamma: focal-loss gamma; 0 = plain (B)CE.
+            ``"coral"`` / ``"corn"`` (ordered classes, :mod:`lightning_modules.ordinal`): outputs
+            ``(B, num_classes - 1)``, int targets; each sample weighs ``class_weights[y]`` (weighted mean).
+        focal_gamma: focal-loss gamma; 0 = plain (B)CE. Not for the ordinal kinds (refused).
         label_smoothing: as in ``F.cross_entropy``; for ``"bce"`` targets become ``y * (1 - eps) + eps / 2``.
+            Not for the ordinal kinds (refused).
 
     Example:
         >>> import torch
         >>> loss = ClassificationLoss(2, kind="bce")
         >>> loss.num_outputs, loss.probabilities(torch.zeros(3, 1)).shape
         (1, torch.Size([3, 2]))
+        >>> ordinal = ClassificationLoss(4, kind="coral")
+        >>> ordinal.num_outputs, ordinal.probabilities(torch.zeros(3, 3)).shape, ordinal.ordinal
+        (3, torch.Size([3, 4]), True)
     """
 
     class_weights: torch.Tensor
@@ -183,13 +192,13 @@ class ClassificationLoss(nn.Module):
     def __init__(
         self,
         num_classes: int,
-        kind: Literal["ce", "bce"] = "ce",
+        kind: LossKind = "ce",
         focal_gamma: float = 0.0,
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
-        if kind not in ("ce", "bce"):
-            raise ValueError(f"kind must be 'ce' or 'bce', got {kind!r}")
+        if kind not in ("ce", "bce", *ORDINAL_LOSSES):
+            raise ValueError(f"kind must be 'ce', 'bce', 'coral' or 'corn', got {kind!r}")
         if num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         if kind == "bce" and num_classes != 2:
@@ -198,6 +207,9 @@ class ClassificationLoss(nn.Module):
             raise ValueError(f"focal_gamma must be >= 0, got {focal_gamma}")
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        if kind in ORDINAL_LOSSES and (focal_gamma > 0 or label_smoothing > 0):
+            raise ValueError(f"kind={kind!r} (ordinal) has no focal or label-smoothed form; "
+                             f"set focal_gamma: 0 and label_smoothing: 0 (got {focal_gamma}, {label_smoothing})")
         self.num_classes = num_classes
         self.kind = kind
         self.focal_gamma = focal_gamma
@@ -205,9 +217,16 @@ class ClassificationLoss(nn.Module):
         self.register_buffer("class_weights", torch.ones(num_classes))
 
     @property
+    def ordinal(self) -> bool:
+        """True for the ordinal kinds (``"coral"``, ``"corn"``): the class order is part of the model."""
+        return self.kind in ORDINAL_LOSSES
+
+    @property
     def num_outputs(self) -> int:
-        """Logits the net must produce: ``num_classes`` for ``"ce"``, 1 for ``"bce"``."""
-        return 1 if self.kind == "bce" else self.num_classes
+        """Logits the net must produce: ``num_classes`` for ``"ce"``, 1 for ``"bce"``, ``num_classes - 1`` if ordinal."""
+        if self.kind == "bce":
+            return 1
+        return self.num_classes - 1 if self.ordinal else self.num_classes
 
     @torch.no_grad()
     def set_class_weights(self, weights: torch.Tensor | np.ndarray) -> None:
@@ -228,7 +247,18 @@ class ClassificationLoss(nn.Module):
         w = self.class_weights.to(logits.dtype)
         if self.kind == "ce":
             return self._ce(logits, target, w)
+        if self.ordinal:
+            return self._ordinal(logits, target, w)
         return self._bce(logits, target, w)
+
+    def _ordinal(self, outputs: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if outputs.ndim != 2 or outputs.shape[1] != self.num_outputs:
+            raise ValueError(f"kind={self.kind!r} expects outputs of shape (B, {self.num_outputs}) = (B, num_classes - 1); "
+                             f"got {tuple(outputs.shape)}")
+        if target.is_floating_point():
+            raise ValueError(f"kind={self.kind!r} expects integer class targets; got dtype {target.dtype}")
+        loss = coral_loss if self.kind == "coral" else corn_loss
+        return loss(outputs, target, w[target.long()])
 
     def _ce(self, logits: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         if logits.ndim != 2 or logits.shape[1] != self.num_classes:
@@ -258,9 +288,14 @@ class ClassificationLoss(nn.Module):
 
     @torch.no_grad()
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """Class probabilities ``(B, num_classes)``: softmax for ``"ce"``, ``[1 - p, p]`` for ``"bce"``."""
+        """Class probabilities ``(B, num_classes)``: softmax for ``"ce"``, ``[1 - p, p]`` for ``"bce"``,
+        differences of ``P(y > k)`` for the ordinal kinds."""
         logits = logits.float()
         if self.kind == "ce":
             return logits.softmax(dim=-1)
+        if self.kind == "coral":
+            return coral_probabilities(logits)
+        if self.kind == "corn":
+            return corn_probabilities(logits)
         p = torch.sigmoid(_binary_logits(logits))
         return torch.stack([1.0 - p, p], dim=-1)

@@ -21,6 +21,7 @@ from facedep.evaluation.classification_metrics import compute_metrics
 from facedep.experiment.cli import FacedepCLI
 from facedep.evaluation.predictions import write_level_predictions
 from lightning_modules.aggregation import three_levels
+from lightning_modules.ordinal import ORDINAL_LOSSES
 from lightning_modules.thresholds import best_threshold
 
 
@@ -36,10 +37,14 @@ def run_classic_fold(args: list[str], model_name: str, **model_kwargs: object) -
     model.fit(train["x"], train["y"])
     levels = _scored_levels(model, test, datamodule.num_classes)
     threshold = _validation_threshold(cli, model, datamodule)
+    # The config's model treats the classes as ordered (loss: coral | corn): score the baseline the same way.
+    ordinal = (cli.config["model"].get("init_args") or {}).get("loss") in ORDINAL_LOSSES
+    names = datamodule.class_names if ordinal else None
     test_metrics = {
         f"test/{level}/{name}": value
         for level, pred in levels.items()
-        for name, value in compute_metrics(pred["y"].numpy(), pred["probs"].numpy(), datamodule.num_classes, threshold=threshold).items()
+        for name, value in compute_metrics(pred["y"].numpy(), pred["probs"].numpy(), datamodule.num_classes, names,
+                                           threshold=threshold, ordinal=ordinal).items()
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     privacy = cli.privacy
@@ -53,6 +58,7 @@ def run_classic_fold(args: list[str], model_name: str, **model_kwargs: object) -
         "run_dir": str(run_dir),
         "model": model_name,
         "decision_threshold": threshold,
+        "ordinal": ordinal,
         "test": {k: float(v) for k, v in test_metrics.items() if np.isfinite(v)},
         "class_names": datamodule.class_names,
         "data": datamodule.data_report,

@@ -3,9 +3,15 @@
 Two flavours:
 
 * :func:`compute_metrics` (scikit-learn) — the headline numbers of a test set.
-* :func:`accuracy`, :func:`balanced_accuracy`, :func:`macro_f1`, :func:`auroc` — fast numpy versions
-  with the signature ``metric(y_true, probs) -> float`` that :func:`facedep.evaluation.bootstrap.bootstrap_ci`
-  calls once per resample. They give the same values as :func:`compute_metrics`.
+* :func:`accuracy`, :func:`balanced_accuracy`, :func:`macro_f1`, :func:`auroc` (``FAST_METRICS``) and
+  :func:`qwk`, :func:`mae_classes` (``ORDINAL_FAST_METRICS``) — fast numpy versions with the signature
+  ``metric(y_true, probs) -> float`` that :func:`facedep.evaluation.bootstrap.bootstrap_ci` calls once per
+  resample. They give the same values as :func:`compute_metrics`.
+
+Ordered classes (ordinal models, ``compute_metrics(..., ordinal=True)``) add :data:`ORDINAL_METRIC_NAMES`:
+quadratic-weighted Cohen's kappa ``qwk`` (NaN when undefined: a single class in truth and decisions),
+the mean absolute error in classes ``mae_classes`` (``|decision - true|``, class indices) and per-class
+recall ``recall_<class>`` (NaN for a class with no sample).
 
 Conventions: predictions are ``argmax(probs)``; macro averages run over all ``num_classes`` classes
 (a class absent from both truth and predictions scores 0); balanced accuracy is the mean recall over
@@ -24,11 +30,13 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import rankdata
-from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import cohen_kappa_score, f1_score, precision_score, recall_score, roc_auc_score
 
 METRIC_NAMES: tuple[str, ...] = (
     "macro_f1",
@@ -39,6 +47,17 @@ METRIC_NAMES: tuple[str, ...] = (
     "auroc",
 )
 """Metrics :func:`compute_metrics` always returns, in report order (macro-F1 first)."""
+ORDINAL_METRIC_NAMES: tuple[str, ...] = ("qwk", "mae_classes")
+"""Metrics :func:`compute_metrics` adds for ordered classes (``ordinal=True``), before ``recall_<class>``."""
+
+
+def ordinal_metric_names(class_names: Sequence[str]) -> list[str]:
+    """Everything ``ordinal=True`` adds, in report order.
+
+    >>> ordinal_metric_names(["low", "high"])
+    ['qwk', 'mae_classes', 'recall_low', 'recall_high']
+    """
+    return [*ORDINAL_METRIC_NAMES, *(f"recall_{c}" for c in class_names)]
 
 
 def predict(probs: np.ndarray, threshold: float | np.ndarray | None = None) -> np.ndarray:
@@ -78,8 +97,10 @@ def compute_metrics(
     num_classes: int,
     class_names: Sequence[str] | None = None,
     threshold: float | np.ndarray | None = None,
+    ordinal: bool = False,
 ) -> dict[str, float]:
-    """All of :data:`METRIC_NAMES` (scikit-learn), plus ``f1_<classname>`` when ``class_names`` is given.
+    """All of :data:`METRIC_NAMES` (scikit-learn), plus ``f1_<classname>`` when ``class_names`` is given;
+    with ``ordinal`` (ordered classes) also :func:`ordinal_metric_names` (``recall_<index>`` without names).
 
     Decisions are ``predict(probs, threshold)``; AUROC uses the probabilities (no threshold).
 
@@ -87,6 +108,9 @@ def compute_metrics(
         >>> m = compute_metrics(np.array([0, 1]), np.array([[0.8, 0.2], [0.3, 0.7]]), 2, ["hc", "dep"])
         >>> m["accuracy"], m["auroc"], m["f1_dep"]
         (1.0, 1.0, 1.0)
+        >>> m = compute_metrics(np.array([0, 1, 2]), np.eye(3)[[0, 2, 2]], 3, ["lo", "mid", "hi"], ordinal=True)
+        >>> m["qwk"], round(m["mae_classes"], 4), m["recall_mid"]
+        (0.8, 0.3333, 0.0)
     """
     y_true, probs = _check(y_true, probs, num_classes)
     if class_names is not None and len(class_names) != num_classes:
@@ -94,6 +118,8 @@ def compute_metrics(
     if len(y_true) == 0:
         out = {name: float("nan") for name in METRIC_NAMES}
         out.update({f"f1_{c}": float("nan") for c in class_names or []})
+        if ordinal:
+            out.update({name: float("nan") for name in ordinal_metric_names(_names(class_names, num_classes))})
         return out
     y_pred = predict(probs, threshold)
     labels = list(range(num_classes))
@@ -110,6 +136,24 @@ def compute_metrics(
     }
     for name, value in zip(class_names or [], per_class_f1):
         out[f"f1_{name}"] = float(value)
+    if ordinal:
+        out.update(_sklearn_ordinal(y_true, y_pred, _names(class_names, num_classes)))
+    return out
+
+
+def _names(class_names: Sequence[str] | None, num_classes: int) -> list[str]:
+    return list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+
+
+def _sklearn_ordinal(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> dict[str, float]:
+    """QWK, MAE in classes and per-class recall (NaN without support) of decisions ``y_pred``."""
+    labels = list(range(len(class_names)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        kappa = cohen_kappa_score(y_true, y_pred, labels=labels, weights="quadratic", replace_undefined_by=np.nan)
+        recalls = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=np.nan)
+    out = {"qwk": float(kappa), "mae_classes": float(np.mean(np.abs(y_pred - y_true)))}
+    out.update({f"recall_{name}": float(value) for name, value in zip(class_names, recalls)})
     return out
 
 
@@ -167,6 +211,38 @@ def auroc(y_true: np.ndarray, probs: np.ndarray) -> float:
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
+def qwk(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """Fast quadratic-weighted Cohen's kappa of ``argmax(probs)`` (class indices as the ordered scale).
+
+    ``1 - sum(W * O) / sum(W * E)``, ``W_ij = (i - j)^2``, ``E`` = outer product of the marginals / N;
+    NaN when the denominator is 0 (a single class in truth and decisions).
+
+    Example:
+        >>> qwk(np.array([0, 1, 1, 2]), np.eye(3)[[0, 1, 2, 2]])
+        0.8
+    """
+    probs = np.asarray(probs)
+    cm = confusion(y_true, probs.argmax(axis=1), probs.shape[1]).astype(float)
+    n = cm.sum()
+    if n == 0:
+        return float("nan")
+    idx = np.arange(cm.shape[0])
+    weights = (idx[:, None] - idx[None, :]) ** 2
+    denominator = float((weights * np.outer(cm.sum(axis=1), cm.sum(axis=0)) / n).sum())
+    return 1.0 - float((weights * cm).sum()) / denominator if denominator > 0 else float("nan")
+
+
+def mae_classes(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """Fast mean ``|argmax(probs) - y_true|`` in classes; NaN when empty.
+
+    Example:
+        >>> mae_classes(np.array([0, 2]), np.eye(3)[[2, 2]])
+        1.0
+    """
+    y_true = np.asarray(y_true, dtype=int)
+    return float(np.mean(np.abs(np.asarray(probs).argmax(axis=1) - y_true))) if len(y_true) else float("nan")
+
+
 FAST_METRICS = {
     "macro_f1": macro_f1,
     "accuracy": accuracy,
@@ -174,6 +250,8 @@ FAST_METRICS = {
     "auroc": auroc,
 }
 """Fast ``metric(y_true, probs)`` functions by name, for :func:`facedep.evaluation.bootstrap.bootstrap_ci`."""
+ORDINAL_FAST_METRICS = {"qwk": qwk, "mae_classes": mae_classes}
+"""Fast versions of :data:`ORDINAL_METRIC_NAMES` (ordered classes; ``mae_classes``: lower is better)."""
 RANKING_METRICS: frozenset[str] = frozenset({"auroc"})
 """Metrics of the scores themselves; the others score decisions (pass one-hot decisions to decide at a threshold)."""
 

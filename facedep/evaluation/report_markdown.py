@@ -76,6 +76,9 @@ def _md_notes(summary: dict[str, Any]) -> list[str]:
         shown = ", ".join(fmt_value(t) for t in decision["thresholds"])
         notes.append(f"Decisions: P({summary['class_names'][-1]}) >= the threshold tuned on validation, per "
                      f"{run_word(summary)}: {shown} (the runs' metrics.json use the same).")
+    if summary.get("ordinal"):
+        notes.append(f"Ordered classes ({' < '.join(summary['class_names'])}): qwk = quadratic-weighted Cohen's kappa, "
+                     "mae_classes = mean |decided - true| class distance, recall_<class> = that class's recall.")
     if summary.get("design") == "seeds":
         notes.append("Repeated seeds of one fixed split: every seed tests the same subjects. Pooled values are the "
                      "mean over seeds; each subject counts once in every pooled statistic and the bootstrap draws "

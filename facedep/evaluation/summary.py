@@ -1,6 +1,8 @@
 """Cross-validation summary: per-fold metrics (mean/std) by level, pooling over folds or seeds, bootstrap CIs.
 
-The decision and pooling rules are described in :mod:`facedep.evaluation.report`.
+The decision and pooling rules are described in :mod:`facedep.evaluation.report`. Ordinal runs (ordered
+classes, ``loss: coral | corn``) add ``qwk``, ``mae_classes`` and ``recall_<class>`` at every level and
+bootstrap CIs for ``qwk`` and ``mae_classes`` in the pooled subject-level table.
 """
 
 from __future__ import annotations
@@ -13,16 +15,26 @@ from typing import Any
 import numpy as np
 
 from facedep.evaluation.bootstrap import bootstrap_ci_over_runs
-from facedep.evaluation.classification_metrics import FAST_METRICS, METRIC_NAMES, RANKING_METRICS, compute_metrics, confusion
+from facedep.evaluation.classification_metrics import (
+    FAST_METRICS,
+    METRIC_NAMES,
+    ORDINAL_FAST_METRICS,
+    ORDINAL_METRIC_NAMES,
+    RANKING_METRICS,
+    compute_metrics,
+    confusion,
+    ordinal_metric_names,
+)
 from facedep.evaluation.levels import Design, FoldResult, LevelPredictions, levels_of
 
 CI_METRICS: tuple[str, ...] = ("macro_f1", "accuracy", "balanced_accuracy", "auroc")
-"""Subject-level pooled metrics that get a bootstrap confidence interval."""
+"""Subject-level pooled metrics that get a bootstrap confidence interval (ordinal runs: also :data:`ORDINAL_METRIC_NAMES`)."""
 CI_ALPHA = 0.05
 
 
 def summarize_folds(
-    folds: list[FoldResult], class_names: list[str], n_boot: int = 1000, seed: int = 0, design: Design = "folds"
+    folds: list[FoldResult], class_names: list[str], n_boot: int = 1000, seed: int = 0, design: Design = "folds",
+    ordinal: bool | None = None,
 ) -> dict[str, Any]:
     """JSON-able summary: per level, per-fold metrics with mean/std, class counts, pooled confusion;
     at subject level also pooled metrics with stratified bootstrap 95% CIs.
@@ -30,7 +42,8 @@ def summarize_folds(
     NaN values (e.g. AUROC of a single-class fold) are stored as ``None`` and left out of mean/std.
     ``design="seeds"``: the entries of ``folds`` are seeds of one fixed split (same test subjects); each
     pooled number counts a subject once (see :func:`pooled_over_seeds`). With ``"folds"`` a subject in two
-    folds' test sets is an error.
+    folds' test sets is an error. ``ordinal`` (ordered classes: ``metrics.json["ordinal"]``) adds the ordinal
+    metrics; None: ordinal when a fold's logged metrics have a ``qwk`` (see :func:`is_ordinal`).
 
     Example:
         >>> p = LevelPredictions(["s1", "s2"], [0, 1], [[0.6, 0.4], [0.6, 0.4]])
@@ -43,11 +56,15 @@ def summarize_folds(
     if design not in ("folds", "seeds"):
         raise ValueError(f"design must be 'folds' or 'seeds', got {design!r}")
     leakage = any((f.data or {}).get("identity_leakage") for f in folds)
+    ordinal = is_ordinal(folds) if ordinal is None else ordinal
     # No level predictions (a model with its own tables, e.g. a regressor): only its logged metrics are summarised.
     metric_names = list(METRIC_NAMES) + [f"f1_{c}" for c in class_names] if levels_of(folds) else []
+    if metric_names and ordinal:
+        metric_names += ordinal_metric_names(class_names)
     summary: dict[str, Any] = {
         "class_names": list(class_names),
         "design": design,
+        "ordinal": ordinal,
         "folds": [f.fold for f in folds],
         "metric_names": metric_names,
         "identity_leakage": leakage,
@@ -60,15 +77,26 @@ def summarize_folds(
     if design == "seeds":
         summary["bootstrap"]["runs"] = "mean over seeds; each subject drawn once per resample for all seeds"
     for level in levels_of(folds):
-        summary["levels"][level] = _summarize_level(folds, level, class_names, metric_names, design)
+        summary["levels"][level] = _summarize_level(folds, level, class_names, metric_names, design, ordinal)
     if "subject" in summary["levels"]:
         parts = [(f.fold, f.predictions["subject"]) for f in folds if "subject" in f.predictions]
-        pooled = pooled_over_seeds(parts, class_names, n_boot, seed) if design == "seeds" else pooled_over_folds(parts, class_names, n_boot, seed)
+        pool = pooled_over_seeds if design == "seeds" else pooled_over_folds
+        pooled = pool(parts, class_names, n_boot, seed, ordinal=ordinal)
         summary["levels"]["subject"]["pooled"] = pooled
     trainer = _trainer_metrics(folds)
     if trainer:
         summary["trainer_metrics"] = trainer
     return jsonable(summary)
+
+
+def is_ordinal(folds: Sequence[FoldResult]) -> bool:
+    """True when any fold's logged test metrics include a quadratic-weighted kappa (an ordinal model's run).
+
+    Example:
+        >>> is_ordinal([FoldResult(0, {}, metrics={"test/subject/qwk": 0.5})]), is_ordinal([FoldResult(0, {})])
+        (True, False)
+    """
+    return any(name.split("/")[-1] == "qwk" for f in folds for name in (f.metrics or {}))
 
 
 def _decision_rule(folds: Sequence[FoldResult]) -> dict[str, Any]:
@@ -109,7 +137,8 @@ def class_counts(y_true: np.ndarray, class_names: Sequence[str]) -> dict[str, in
 
 
 def _summarize_level(
-    folds: Sequence[FoldResult], level: str, class_names: list[str], metric_names: list[str], design: Design = "folds"
+    folds: Sequence[FoldResult], level: str, class_names: list[str], metric_names: list[str], design: Design = "folds",
+    ordinal: bool = False,
 ) -> dict[str, Any]:
     """Per-fold metrics (mean/std), counts and pooled confusion of one level (decisions at each fold's threshold).
 
@@ -118,7 +147,7 @@ def _summarize_level(
     """
     k = len(class_names)
     parts = [(f.fold, f.predictions[level]) for f in folds if level in f.predictions]
-    per_fold = [compute_metrics(p.y_true, p.probs, k, class_names, threshold=p.threshold) for _, p in parts]
+    per_fold = [compute_metrics(p.y_true, p.probs, k, class_names, threshold=p.threshold, ordinal=ordinal) for _, p in parts]
     matrices = [confusion(p.y_true, p.decisions(), k) for _, p in parts]
     pooled = parts[0][1] if design == "seeds" else LevelPredictions.concat([p for _, p in parts])
     return {
@@ -150,7 +179,7 @@ def duplicated_ids(parts: Sequence[tuple[int, LevelPredictions]]) -> dict[str, l
 
 
 def pooled_over_folds(
-    parts: Sequence[tuple[int, LevelPredictions]], class_names: list[str], n_boot: int, seed: int
+    parts: Sequence[tuple[int, LevelPredictions]], class_names: list[str], n_boot: int, seed: int, ordinal: bool = False
 ) -> dict[str, Any]:
     """Metrics of all folds' test subjects together, with bootstrap CIs for :data:`CI_METRICS`.
 
@@ -165,11 +194,11 @@ def pooled_over_folds(
             "fixed split repeats one partition; evaluate a fixed split with repeated seeds (--seeds 0 1 2)."
         )
     pooled = LevelPredictions.concat([p for _, p in parts])
-    return _pooled_metrics(pooled.y_true, [pooled], class_names, n_boot, seed)
+    return _pooled_metrics(pooled.y_true, [pooled], class_names, n_boot, seed, ordinal)
 
 
 def pooled_over_seeds(
-    parts: Sequence[tuple[int, LevelPredictions]], class_names: list[str], n_boot: int, seed: int
+    parts: Sequence[tuple[int, LevelPredictions]], class_names: list[str], n_boot: int, seed: int, ordinal: bool = False
 ) -> dict[str, Any]:
     """One fixed test set scored by several seeds: each metric is the mean over seeds, each subject counted once.
 
@@ -191,22 +220,24 @@ def pooled_over_seeds(
             raise ValueError(f"seeds {first_seed} and {run_seed} give the same subjects different labels")
         aligned.append(LevelPredictions([p.ids[r] for r in rows], p.y_true[rows], p.probs[rows],
                                         None if p.threshold is None else p.threshold[rows]))
-    pooled = _pooled_metrics(reference.y_true, aligned, class_names, n_boot, seed)
+    pooled = _pooled_metrics(reference.y_true, aligned, class_names, n_boot, seed, ordinal)
     pooled["seeds"] = len(aligned)
     return pooled
 
 
 def _pooled_metrics(
-    y_true: np.ndarray, runs: Sequence[LevelPredictions], class_names: list[str], n_boot: int, seed: int
+    y_true: np.ndarray, runs: Sequence[LevelPredictions], class_names: list[str], n_boot: int, seed: int,
+    ordinal: bool = False,
 ) -> dict[str, Any]:
     """Mean over ``runs`` (one per seed; one for pooled folds) of every metric on the same subjects, with CIs."""
-    per_run = [compute_metrics(y_true, r.probs, len(class_names), class_names, threshold=r.threshold) for r in runs]
+    per_run = [compute_metrics(y_true, r.probs, len(class_names), class_names, threshold=r.threshold, ordinal=ordinal)
+               for r in runs]
     metrics: dict[str, dict[str, float | None]] = {
         name: {"value": float(np.mean([m[name] for m in per_run]))} for name in per_run[0]
     }
-    for name in CI_METRICS:
+    for name in CI_METRICS + (ORDINAL_METRIC_NAMES if ordinal else ()):
         scores = [r.probs if name in RANKING_METRICS else r.decision_scores() for r in runs]
-        _, low, high = bootstrap_ci_over_runs(y_true, scores, FAST_METRICS[name], n_boot=n_boot, alpha=CI_ALPHA, seed=seed)
+        _, low, high = bootstrap_ci_over_runs(y_true, scores, {**FAST_METRICS, **ORDINAL_FAST_METRICS}[name], n_boot=n_boot, alpha=CI_ALPHA, seed=seed)
         metrics[name].update(ci_low=low, ci_high=high)
     return {"n": len(y_true), "n_unique_ids": len(set(runs[0].ids)), "metrics": metrics}
 

@@ -83,6 +83,7 @@ def run_training(args: list[str] | None = None) -> dict:
             level: m.tolist() for level, m in getattr(model, "confusion_matrices", {}).get("test", {}).items()
         }
     result["class_names"] = list(getattr(model, "class_names", []))
+    result["ordinal"] = bool(getattr(model, "ordinal", False))  # coral/corn: ordered classes, qwk etc. in the CV summary
     result["data"] = getattr(datamodule, "data_report", {})
     result["total_seconds"] = round(time.perf_counter() - started, 2)
     _write_outputs(trainer, model, datamodule, run_dir, result, cli.privacy)
