@@ -1,6 +1,7 @@
 """The manifest: one table that lists samples, the single contract between readers and DataModules.
 
-Required columns: ``subject_id, path, label``. Optional: ``score, split, session, row``.
+Required columns: ``subject_id, path, label``. Optional: ``score, split, session, row``. ``score`` (e.g. the
+PHQ-8 total) is needed by ``target: score`` and ``score_bands``, which check it (:mod:`datamodules.scores`).
 ``path`` is absolute or relative to the manifest's own folder. CSV or Parquet by file suffix.
 A sample (``path``, or ``path`` + ``row`` in frame-level manifests) is listed once, under one subject.
 

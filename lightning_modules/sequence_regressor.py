@@ -148,13 +148,21 @@ class SequenceRegressor(pl.LightningModule):
             for buffer in SCALE_BUFFERS.values():
                 state.setdefault(buffer, torch.tensor(float("nan"), dtype=torch.float64))
 
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> SequenceRegressor:
+        """Moves and casts as any module, except that the scale buffers stay float64 (``bf16-true`` would round
+        a mean of 12.08 to 12.06)."""
+        kept = {name: self._buffers[name] for name in SCALE_BUFFERS.values() if name in self._buffers}
+        super()._apply(fn, recurse)
+        for name, value in kept.items():
+            self._buffers[name] = value.to(device=self._buffers[name].device)
+        return self
+
     def _shift_and_scale(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(mean, std)`` of the standardisation: ``(0, 1)`` when off or unset; a zero std counts as 1."""
+        """``(mean, std)`` of the standardisation: ``(0, 1)`` when off or unset; a zero or missing std counts as 1."""
         mean, std = self.target_mean.float(), self.target_std.float()
         if not self.standardize_target:
             return torch.zeros_like(mean), torch.ones_like(std)
-        usable = torch.isfinite(mean) & torch.isfinite(std) & (std > 0)
-        return torch.where(usable, mean, 0.0), torch.where(usable, std, 1.0)
+        return torch.where(torch.isfinite(mean), mean, 0.0), torch.where(torch.isfinite(std) & (std > 0), std, 1.0)
 
     def standardize(self, y: torch.Tensor) -> torch.Tensor:
         """Targets in the units the net learns."""

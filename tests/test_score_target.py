@@ -139,6 +139,22 @@ def test_score_settings_are_checked() -> None:
         AUSequenceDataModule("m.csv", target="score", score_bands="phq8")
 
 
+def test_no_range_and_no_threshold(tmp_path: Path) -> None:
+    rows = _rows(tmp_path)
+    rows[0]["score"] = 30.5  # no range: any finite score
+    dm = _dm(_manifest(tmp_path, rows), score_range=None, score_threshold=None)
+    dm.setup("fit")
+    assert dm.target_stats["low"] is None and dm.target_stats["high"] is None and dm.target_stats["threshold"] is None
+    assert 30.5 in dm.videos["target"].tolist()
+
+
+def test_datamodules_without_score_items_refuse_the_score_target() -> None:
+    from datamodules.hrm_sequences import HRMSequenceDataModule
+
+    with pytest.raises(ValueError, match="HRMSequenceDataModule does not support target: score"):
+        HRMSequenceDataModule("m.csv", target="score")
+
+
 def test_score_target_drops_class_names_from_hparams(tmp_path: Path) -> None:
     dm = _dm(_manifest(tmp_path, _rows(tmp_path)), class_names=["healthy", "depressed"])
     assert "class_names" not in dm.hparams and "class_names" not in dm.hparams_initial

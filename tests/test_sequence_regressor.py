@@ -81,6 +81,7 @@ def test_cli_run_writes_metrics_and_tables(tmp_path: Path) -> None:
         subject = ["subject"] if level != "subject" else []  # the subject's name, for the cluster bootstrap
         assert table.columns.tolist() == ["id", "name", "target", "prediction", *subject] and len(table) > 0
     assert saved["class_names"] == ["Abnormal-avg"] and result["best_val_score"] is not None
+    assert saved["target"] is None  # no target_stats from the HRM DataModule: no scale
     videos = pd.read_csv(run / "predictions_test_video.csv")
     assert videos["name"].str.contains("#").all()  # <group>/<subject>#<segment>
     metrics = pd.read_csv(run / "metrics_test.csv")

@@ -84,6 +84,8 @@ def run_training(args: list[str] | None = None) -> dict:
         }
     result["class_names"] = list(getattr(model, "class_names", []))
     result["ordinal"] = bool(getattr(model, "ordinal", False))  # coral/corn: ordered classes, qwk etc. in the CV summary
+    if hasattr(model, "target_scale"):  # a regressor: the target's scale (mean baseline, range, threshold) or None
+        result["target"] = model.target_scale.as_dict() if model.target_scale is not None else None
     result["data"] = getattr(datamodule, "data_report", {})
     result["total_seconds"] = round(time.perf_counter() - started, 2)
     _write_outputs(trainer, model, datamodule, run_dir, result, cli.privacy)
@@ -134,7 +136,8 @@ def _write_outputs(trainer, model, datamodule, run_dir: Path, result: dict, priv
     _print_data_summary(result.get("data", {}))
     if tables:
         for key in (k for k in tables if k.startswith("metrics_")):
-            _print_frame(tables[key], key)
+            if not print_against_baseline(tables[key], key):
+                _print_frame(tables[key], key)
     elif "test" in result:
         print_metrics(result["test"])
     for logger in trainer.loggers:
@@ -152,6 +155,29 @@ def _print_frame(frame, title: str) -> None:  # noqa: ANN001 (a pandas DataFrame
     for row in frame.itertuples(index=False):
         table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
     console.print(table)
+
+
+def print_against_baseline(frame, title: str) -> bool:  # noqa: ANN001 (a pandas DataFrame)
+    """A regression metrics table with a mean baseline: MAE / RMSE / CCC beside the baseline's (red: the model does
+    not beat it), then the other metrics; False (nothing printed) without ``baseline_*`` columns."""
+    if "baseline_mae" not in frame.columns:
+        return False
+    table = Table(title=f"{title}: model vs mean baseline (every sample predicted as the training subjects' mean)")
+    table.add_column("level")
+    for metric in ("mae", "rmse", "ccc"):
+        table.add_column(metric, justify="right")
+        table.add_column(f"baseline {metric}", justify="right")
+    for row in frame.to_dict("records"):
+        cells = []
+        for metric in ("mae", "rmse", "ccc"):
+            model, baseline = row[metric], row[f"baseline_{metric}"]
+            beaten = model > baseline if metric == "ccc" else model < baseline
+            cells += [f"{model:.3f}" if beaten else f"[red]{model:.3f}[/]", f"{baseline:.3f}"]
+        table.add_row(str(row["level"]), *cells)
+    console.print(table)
+    compared = {f"{p}{m}" for m in ("mae", "rmse", "ccc") for p in ("", "baseline_")}
+    _print_frame(frame[[c for c in frame.columns if c not in compared]], title)
+    return True
 
 
 def _print_data_summary(report: dict) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from facedep.inference import predict_landmarks
-from facedep.inference.common import IMAGE_EXTENSIONS, PredictError, read_checkpoint
+from facedep.inference.common import IMAGE_EXTENSIONS, CheckpointFile, PredictError, read_checkpoint
 from facedep.inference.faces import DEFAULT_MIN_FACE_SCORE, FramePredictor, make_detector, predict_frames
 from facedep.inference.frames import image_frames, list_images, open_capture, video_frames
 from facedep.inference.image_model import DEFAULT_MARGIN, LoadedModel, load_model
@@ -58,11 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def refuse_regressor(checkpoint: CheckpointFile) -> None:
+    """predict.py writes class probabilities: a regression checkpoint (``SequenceRegressor``: by its class path,
+    or, hand-made, by its target-scale buffers) is refused with what to use instead."""
+    model_class = str(checkpoint.hparams.get("_class_path", ""))
+    state = checkpoint.data.get("state_dict") or {}
+    if model_class.rsplit(".", 1)[-1] == "SequenceRegressor" or (not model_class and "target_mean" in state):
+        raise PredictError(f"{checkpoint.path} is a regression checkpoint ({model_class or 'SequenceRegressor'}); "
+                           "predict.py scores classifiers only. "
+                           "Score it with its DataModule: trainer.predict(model, datamodule) (SequenceRegressor."
+                           "predict_step gives each window's prediction in target units, e.g. the PHQ-8 score)")
+
+
 def run(args: argparse.Namespace) -> int:
     """Predict, write outputs, print a summary; raises PredictError for user errors."""
     if args.smooth < 1 or args.stride < 1 or args.batch_size < 1:
         raise PredictError("--smooth, --stride and --batch-size must be >= 1")
     checkpoint = read_checkpoint(args.ckpt)  # the only read of the file
+    refuse_regressor(checkpoint)
     if predict_landmarks.is_landmark_datamodule(checkpoint.dm_hparams):
         return predict_landmarks.run(args, checkpoint)
     source = args.source
