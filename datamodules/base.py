@@ -24,7 +24,9 @@ from datamodules.label_stats import class_weights_from_labels
 from datamodules.labels import encode_labels
 from datamodules.manifest import check_split_complete, load_manifest
 from datamodules.score_bands import Band, band_labels, resolve_bands
-from datamodules.scores import checked_scores, require_score_column, score_summary, subject_scores, training_target_stats
+from datamodules.scores import (
+    check_score_range, checked_scores, require_score_column, score_summary, subject_scores, training_target_stats,
+)
 from datamodules.splits import assert_disjoint, default_val_fraction, subject_kfold_split, subject_labels
 from datamodules.window_dataset import collate_windows
 
@@ -111,7 +113,7 @@ class SubjectDataModule(pl.LightningDataModule):
         if len(self.class_names) != len(self.classes):
             raise ValueError(f"class_names {self.class_names} and classes {self.classes} differ in length")
         self.target = target
-        self.score_range = _check_range(score_range)
+        self.score_range = check_score_range(score_range)
         self.score_threshold = None if score_threshold is None else float(score_threshold)
         self.bands: tuple[Band, ...] | None = None
         self._check_target(score_bands)
@@ -167,7 +169,8 @@ class SubjectDataModule(pl.LightningDataModule):
         return 1 if self.target == "score" else len(self.classes)
 
     #: ``label`` is the prediction target: every class must be in the manifest, train and test. Off where
-    #: the labels only stratify the folds (subject groups of AU detection and atypicality regression).
+    #: the labels only stratify the folds (subject groups of AU detection and atypicality regression, and
+    #: ``target: score``, which turns it off per instance).
     labels_are_targets: bool = True
 
     def assign_splits(self, table: pd.DataFrame) -> dict[str, list[str]]:
@@ -260,24 +263,18 @@ class SubjectDataModule(pl.LightningDataModule):
         the score statistics over the stage's subjects, see :func:`~datamodules.scores.score_summary`), frames."""
         labels = dataset.window_labels()
         if self.target == "score":
-            return {
-                "subjects": int(rows["subject_id"].nunique()),
-                "videos": int(len(rows)),
-                "windows": int(len(labels)),
-                "score": score_summary(subject_scores(rows, "target")),
-                "frames": frames,
-                "subject_ids": sorted(rows["subject_id"].unique().tolist()),
+            targets: dict = {"score": score_summary(subject_scores(rows, "target"))}
+        else:
+            per_subject = np.bincount(subject_labels(rows), minlength=self.num_classes).tolist() if len(rows) else None
+            targets = {
+                "windows_per_class": dict(zip(self.class_names, np.bincount(labels, minlength=self.num_classes).tolist())),
+                "subjects_per_class": dict(zip(self.class_names, per_subject)) if per_subject is not None else {},
             }
         return {
             "subjects": int(rows["subject_id"].nunique()),
             "videos": int(len(rows)),
             "windows": int(len(labels)),
-            "windows_per_class": dict(zip(self.class_names, np.bincount(labels, minlength=self.num_classes).tolist())),
-            "subjects_per_class": dict(
-                zip(self.class_names, np.bincount(subject_labels(rows), minlength=self.num_classes).tolist())
-            )
-            if len(rows)
-            else {},
+            **targets,
             "frames": frames,
             "subject_ids": sorted(rows["subject_id"].unique().tolist()),
         }
@@ -338,17 +335,3 @@ class SubjectDataModule(pl.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
-
-
-def _check_range(score_range: list[float] | None) -> list[float] | None:
-    """``[low, high]`` as floats with ``low < high`` (or None).
-
-    >>> _check_range([0, 24])
-    [0.0, 24.0]
-    """
-    if score_range is None:
-        return None
-    values = [float(v) for v in score_range]
-    if len(values) != 2 or not values[0] < values[1]:
-        raise ValueError(f"score_range must be [low, high] with low < high, got {score_range}")
-    return values

@@ -29,6 +29,20 @@ SCORE_COLUMN = "score"
 MAX_NAMED = 5
 
 
+def check_score_range(score_range: Sequence[float] | None) -> list[float] | None:
+    """``[low, high]`` as floats with ``low < high`` (or None: no range).
+
+    >>> check_score_range([0, 24])
+    [0.0, 24.0]
+    """
+    if score_range is None:
+        return None
+    values = [float(v) for v in score_range]
+    if len(values) != 2 or not values[0] < values[1]:
+        raise ValueError(f"score_range must be [low, high] with low < high, got {list(score_range)}")
+    return values
+
+
 def require_score_column(table: pd.DataFrame, source: str, setting: str) -> None:
     """Fail naming ``source`` when ``table`` has no ``score`` column that ``setting`` (e.g. ``target: score``) needs."""
     if SCORE_COLUMN not in table.columns:
@@ -76,9 +90,9 @@ def checked_scores(table: pd.DataFrame, source: str, score_range: Sequence[float
     if problems:
         named = "; ".join(f"row {row} (subject {subject!r}): {reason}" for row, subject, reason in problems[:MAX_NAMED])
         more = f"; and {len(problems) - MAX_NAMED} more" if len(problems) > MAX_NAMED else ""
-        wanted = f"in [{score_range[0]:g}, {score_range[1]:g}]" if score_range is not None else "(any finite value)"
+        wanted = f" in [{score_range[0]:g}, {score_range[1]:g}]" if score_range is not None else ""
         raise DataFormatError(f"manifest {source}: {len(problems)} row(s) with a bad score: {named}{more}; "
-                              f"every row needs a finite numeric score {wanted}")
+                              f"every row needs a finite number{wanted} in column '{SCORE_COLUMN}'")
     return values
 
 

@@ -118,7 +118,8 @@ def test_bad_score_names_row_and_subject(tmp_path: Path, bad: object, why: str) 
     rows = _rows(tmp_path)
     rows[4]["score"] = bad  # CSV row 6 (header = row 1), subject s4
     manifest = _manifest(tmp_path, rows, "bad.csv")
-    with pytest.raises(DataFormatError, match=rf"bad\.csv: 1 row\(s\) with a bad score: row 6 \(subject 's4'\): {why}"):
+    with pytest.raises(DataFormatError, match=rf"bad\.csv: 1 row\(s\) with a bad score: row 6 \(subject 's4'\): {why}; "
+                                              r"every row needs a finite number in \[0, 24\] in column 'score'"):
         _dm(manifest).setup("fit")
 
 
