@@ -131,6 +131,8 @@ def test_tiny_regression_run_writes_score_metrics(severity_manifest: Path, tmp_p
     train_subjects = json.loads((run_dir / "data_report.json").read_text())["train"]["subject_ids"]
     train_mean = scores[[str(s) for s in train_subjects]].mean()  # the AVEC baseline: the training subjects' mean
     assert test["test/subject/baseline_mae"] == pytest.approx((subjects["target"] - train_mean).abs().mean(), rel=1e-4)
+    assert metrics["target"]["mean"] == pytest.approx(train_mean)
+    assert (metrics["target"]["low"], metrics["target"]["high"], metrics["target"]["threshold"]) == (0, 24, 10)
 
 
 # ------------------------------------------------------------------------------ `make demo-severity` (slow)
