@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from scipy.stats import spearmanr
 
 from datamodules.io.au_table import INTENSITY_AUS
@@ -133,6 +134,62 @@ def test_tiny_regression_run_writes_score_metrics(severity_manifest: Path, tmp_p
     assert test["test/subject/baseline_mae"] == pytest.approx((subjects["target"] - train_mean).abs().mean(), rel=1e-4)
     assert metrics["target"]["mean"] == pytest.approx(train_mean)
     assert (metrics["target"]["low"], metrics["target"]["high"], metrics["target"]["threshold"]) == (0, 24, 10)
+
+
+# ------------------------------------------------------------------------------ the published setups, on stand-ins
+
+
+def official_partition(manifest: Path) -> Path:
+    """The demo manifest with absolute paths and a fixed split column: 2 test and 2 dev subjects per label."""
+    table = pd.read_csv(manifest)
+    table["path"] = [str(manifest.parent / p) for p in table["path"]]
+    rank = table.sort_values(["label", "subject_id"]).groupby("label").cumcount().reindex(table.index).to_numpy()
+    table["split"] = np.where(rank < 2, "test", np.where(rank < 4, "val", "train"))
+    out = manifest.with_name("official.csv")
+    table.to_csv(out, index=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def stand_ins(severity_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Fixed-split synthetic stand-ins for DAIC-WOZ / E-DAIC: AU CSVs and landmark CSVs (OpenFace layout)."""
+    from datamodules.synthetic.landmarks import make_landmark_demo
+
+    landmarks = make_landmark_demo(tmp_path_factory.mktemp("landmarks"), num_subjects=12, frames=(120, 160),
+                                   effect_size=3.0, seed=3)
+    return {"aus": official_partition(severity_manifest), "landmarks": official_partition(landmarks)}
+
+
+SMALL = {"aus": ["--data.init_args.window", "32", "--data.init_args.stride", "32"],
+         "landmarks": ["--data.init_args.frames_per_sample", "16", "--data.init_args.stride", "32",
+                       "--data.init_args.image_cache", "false"]}
+
+
+@pytest.mark.parametrize("config", PUBLISHED, ids=[p.relative_to(ROOT / "configs").as_posix() for p in PUBLISHED])
+def test_published_setups_train_once_per_seed(config: Path, stand_ins: dict[str, Path], tmp_path: Path) -> None:
+    """Each published config (its loss, selection metric and net) trains on the fixed split with ``--seeds``."""
+    kind = "landmarks" if "landmarks" in config.parts else "aus"
+    overrides = ["--data.init_args.manifest", str(stand_ins[kind]), "--data.init_args.file_format", "auto",
+                 "--data.init_args.num_workers", "0", "--data.init_args.cache_dir", "null", *SMALL[kind],
+                 "--trainer.max_epochs", "1", "--trainer.precision", "32-true", "--trainer.accelerator", "cpu",
+                 "--trainer.enable_progress_bar", "false", "--run.output_dir", str(tmp_path), "--tracking.wandb", "disabled"]
+    summary = cross_validate(str(config), 5, overrides, n_boot=20, seeds=[0])
+    cv_dir = tmp_path / yaml_value(config, "run", "name")
+    assert summary["runs"] == ["seed0"]  # privacy: true -> run folders relative to the CV folder
+    metrics = json.loads((cv_dir / "seed0" / "metrics.json").read_text())
+    assert metrics["data"]["test"]["subjects"] == 4 and metrics["target"]["threshold"] == 10
+    for key in ("mae", "rmse", "ccc", "baseline_mae", "baseline_ccc"):
+        assert np.isfinite(metrics["test"][f"test/subject/{key}"])
+    selection = "ccc" if "edaic" in config.name else "mae"
+    assert metrics["monitor"] == "val/selection_score" and yaml_value(config, "model", "init_args", "selection_metric") == selection
+
+
+def yaml_value(config: Path, *keys: str) -> object:
+    """The value at ``keys`` of a YAML config."""
+    value = yaml.safe_load(config.read_text())
+    for key in keys:
+        value = value[key]
+    return value
 
 
 # ------------------------------------------------------------------------------ `make demo-severity` (slow)
