@@ -21,7 +21,7 @@ from facedep.evaluation.classification_metrics import compute_metrics
 from facedep.experiment.cli import FacedepCLI
 from facedep.evaluation.predictions import write_level_predictions
 from lightning_modules.aggregation import three_levels
-from lightning_modules.ordinal import ORDINAL_LOSSES
+from lightning_modules.ordinal import ORDINAL_LOSSES, check_ordinal_classes
 from lightning_modules.thresholds import best_threshold
 
 
@@ -30,6 +30,11 @@ def run_classic_fold(args: list[str], model_name: str, **model_kwargs: object) -
     started = time.perf_counter()
     cli = FacedepCLI(args=args + ["--tracking.wandb", "disabled", "--trainer.logger", "false"])
     datamodule, run_dir = cli.datamodule, cli.run_dir
+    # The config's model treats the classes as ordered (loss: coral | corn): check them, score the baseline the same way.
+    loss = (cli.config["model"].get("init_args") or {}).get("loss")
+    ordinal = loss in ORDINAL_LOSSES
+    if ordinal:
+        check_ordinal_classes(datamodule.classes, datamodule.class_names, loss)
     datamodule.prepare_data()
     datamodule.setup("fit")
     train, test = datamodule.datasets["train"].arrays(), datamodule.datasets["test"].arrays()
@@ -37,8 +42,6 @@ def run_classic_fold(args: list[str], model_name: str, **model_kwargs: object) -
     model.fit(train["x"], train["y"])
     levels = _scored_levels(model, test, datamodule.num_classes)
     threshold = _validation_threshold(cli, model, datamodule)
-    # The config's model treats the classes as ordered (loss: coral | corn): score the baseline the same way.
-    ordinal = (cli.config["model"].get("init_args") or {}).get("loss") in ORDINAL_LOSSES
     names = datamodule.class_names if ordinal else None
     test_metrics = {
         f"test/{level}/{name}": value
