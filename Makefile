@@ -6,7 +6,7 @@ DEMO_DIR ?= demo_data
 FOLDS ?= 5
 export WANDB_SILENT ?= true
 
-.PHONY: install install-dev demo demo-data demo-landmarks demo-images demo-compare demo-analysis demo-au-detector demo-atypicality demo-au-pipeline test test-slow test-gpu bench-gpu clean
+.PHONY: install install-dev demo demo-data demo-landmarks demo-images demo-compare demo-analysis demo-au-detector demo-atypicality demo-au-pipeline demo-severity test test-slow test-gpu bench-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,18 @@ demo-data: $(DEMO_DIR)/manifest.csv
 
 demo: install demo-data
 	$(PY) scripts/cross_validate.py --config configs/demo.yaml --folds $(FOLDS) --data.init_args.manifest $(DEMO_DIR)/manifest.csv
+
+# PHQ-8 severity: synthetic AUs whose planted effects grow linearly with the score (0-24), then a 5-fold
+# regression CV (CCC, MAE vs the training-mean baseline) and a 4-band ordinal (CORAL) CV (QWK).
+SEVERITY_DIR ?= demo_severity
+SEVERITY_DATA_ARGS := --subjects 80 --min-frames 300 --max-frames 600 --effect-size 1.5 --severity linear --seed 0
+
+$(SEVERITY_DIR)/manifest.csv: | install
+	$(PY) scripts/make_demo_data.py --out $(SEVERITY_DIR) $(SEVERITY_DATA_ARGS)
+
+demo-severity: install $(SEVERITY_DIR)/manifest.csv
+	$(PY) scripts/cross_validate.py --config configs/au/demo_severity.yaml --folds $(FOLDS) --data.init_args.manifest $(SEVERITY_DIR)/manifest.csv
+	$(PY) scripts/cross_validate.py --config configs/au/demo_severity_ordinal.yaml --folds $(FOLDS) --data.init_args.manifest $(SEVERITY_DIR)/manifest.csv
 
 demo_landmarks/manifest.csv: | install
 	$(PY) scripts/make_demo_data.py --modality landmarks --out demo_landmarks --subjects 40 --min-frames 150 --max-frames 300 --effect-size 2.0 --seed 0
@@ -79,4 +91,4 @@ bench-gpu: install-dev
 	PYTHON=$(PY) bash scripts/gpu_benchmarks.sh all gpu_results
 
 clean:
-	rm -rf runs $(DEMO_DIR) demo_landmarks demo_faces demo_hrm demo_hrm_seq .pytest_cache
+	rm -rf runs $(DEMO_DIR) $(SEVERITY_DIR) demo_landmarks demo_faces demo_hrm demo_hrm_seq .pytest_cache

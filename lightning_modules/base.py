@@ -16,11 +16,11 @@ import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
-from datamodules.score_bands import check_class_order
 from lightning_modules.aggregation import gather_unique, three_levels
 from lightning_modules.losses import ClassificationLoss, LossKind
 from lightning_modules.metrics import LEVELS, classification_metrics, confusion_matrix_metric
 from lightning_modules.optimization import optimizers_from
+from lightning_modules.ordinal import check_ordinal_classes
 from lightning_modules.step_logging import log_step_loss
 from lightning_modules.thresholds import best_threshold, shift_to_threshold
 
@@ -104,12 +104,8 @@ class BaseClassifier(pl.LightningModule):
 
     def check_class_order(self, datamodule: object | None) -> None:
         """An ordinal model refuses classes out of severity order (the DataModule's ``classes`` and ``class_names``)."""
-        where = f"ordinal model (loss: {self.loss_fn.kind})"
-        classes = getattr(datamodule, "classes", None)
-        if classes:
-            check_class_order(classes, f"{where}, data classes (data.init_args.classes)")
-        check_class_order(getattr(datamodule, "class_names", None) or self.class_names,
-                          f"{where}, class names (data.init_args.class_names)")
+        check_ordinal_classes(getattr(datamodule, "classes", None),
+                              getattr(datamodule, "class_names", None) or self.class_names, self.loss_fn.kind)
 
     # ---- steps -----------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -28,11 +28,29 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
+from datamodules.score_bands import check_class_order
+
 ORDINAL_LOSSES: tuple[str, ...] = ("coral", "corn")
 """Loss kinds that treat the classes as ordered (``K - 1`` outputs)."""
+
+
+def check_ordinal_classes(classes: Sequence[object] | None, class_names: Sequence[object], kind: str) -> None:
+    """Refuse an ordinal model's classes (the DataModule's ``classes``, then ``class_names``) out of severity order.
+
+    >>> check_ordinal_classes([0, 1, 2], ["low", "high", "medium"], "coral")
+    Traceback (most recent call last):
+    ...
+    datamodules.io.au_table.DataFormatError: ordinal model (loss: coral), class names (data.init_args.class_names): ordinal classes ['low', 'high', 'medium'] are not in severity order (low < medium < high); list them as ['low', 'medium', 'high']
+    """
+    where = f"ordinal model (loss: {kind})"
+    if classes:
+        check_class_order(classes, f"{where}, data classes (data.init_args.classes)")
+    check_class_order(class_names, f"{where}, class names (data.init_args.class_names)")
 
 
 def _check(outputs: torch.Tensor, target: torch.Tensor | None = None) -> None:

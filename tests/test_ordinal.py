@@ -323,3 +323,6 @@ def test_classic_baseline_on_an_ordinal_config_reports_ordinal_metrics(tiny_args
     assert {"test/subject/qwk", "test/subject/mae_classes", "test/subject/recall_depressed"} <= set(result["test"])
     assert json.loads(Path(result["run_dir"], "metrics.json").read_text())["ordinal"] is True
     assert "test/subject/qwk" not in fold_module.run_classic_fold(tiny_args + ["--run.name", "nominal"], "boosting")["test"]
+    with pytest.raises(DataFormatError, match=r"class_names\): ordinal classes \['depressed', 'healthy'\]"):
+        fold_module.run_classic_fold(tiny_args + ["--model.init_args.loss", "corn", "--data.init_args.class_names",
+                                                  "[depressed, healthy]", "--run.name", "shuffled"], "boosting")

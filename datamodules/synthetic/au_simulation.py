@@ -79,13 +79,13 @@ class SubjectProfile:
 
 
 def make_subject_profile(
-    subject_id: str, label: int, score: int, effect_size: float, rng: np.random.Generator
+    subject_id: str, label: int, score: int, effect_size: float, rng: np.random.Generator, severity: str = "banded"
 ) -> SubjectProfile:
-    """Draw one subject's traits; the group effect is ``effect_size * severity_multiplier``."""
+    """Draw one subject's traits; the group effect is ``effect_size * severity_multiplier(label, score, severity)``."""
     base, sd, _, _, group = (np.array(v) for v in zip(*_AU_PARAMS.values()))
     shared = rng.standard_normal(int(group.max()) + 1)[group.astype(int)]
     z = np.sqrt(1 - _GROUP_CORRELATION) * rng.standard_normal(len(base)) + np.sqrt(_GROUP_CORRELATION) * shared
-    strength = effect_size * severity_multiplier(label, score)
+    strength = effect_size * severity_multiplier(label, score, severity)
     shift = np.array([EFFECT_SHIFTS.get(au, 0.0) for au in INTENSITY_AUS]) * strength
     rate = {k: ev["rate"] * float(rng.lognormal(0.0, 0.5 if k != "blink" else 0.3)) for k, ev in _EVENTS.items()}
     amp = {k: 1.0 for k in _EVENTS}

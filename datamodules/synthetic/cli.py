@@ -7,6 +7,7 @@ import sys
 import time
 
 from datamodules.synthetic.openface_demo import generate_openface_demo, summarize_demo
+from datamodules.synthetic.subjects import SEVERITY_MODES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,10 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-frames", type=int, default=300)
     parser.add_argument("--max-frames", type=int, default=600)
     parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--severity", choices=SEVERITY_MODES, default="banded",
+                        help="aus: how the planted effect grows with the PHQ-8-like score: banded (by label, a jump "
+                        "between 9 and 10; the default demo) or linear (proportional to the score, 0-24)")
     parser.add_argument("--frames-per-subject", type=int, default=40, help="au-faces: labelled frames per subject")
     args = parser.parse_args(argv)
     if args.min_frames > args.max_frames and args.modality != "au-videos":  # au-videos: --max-frames only
         parser.error("--min-frames must be <= --max-frames")
+    if args.severity != "banded" and args.modality != "aus":
+        parser.error("--severity applies to --modality aus only")
     start = time.perf_counter()
     if args.modality == "faces":
         from datamodules.synthetic.faces import make_face_demo
@@ -63,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     table = generate_openface_demo(
         args.out, num_subjects=args.subjects, sessions_per_subject=args.sessions,
         frames=(args.min_frames, args.max_frames), fps=args.fps, depressed_fraction=args.depressed_fraction,
-        effect_size=args.effect_size, failed_frame_rate=args.failed_frame_rate, seed=args.seed,
+        effect_size=args.effect_size, failed_frame_rate=args.failed_frame_rate, seed=args.seed, severity=args.severity,
     )
     print(summarize_demo(table, args.out))
     print(f"done in {time.perf_counter() - start:.2f} s")

@@ -17,7 +17,7 @@ import pandas as pd
 
 from datamodules.synthetic.au_simulation import make_subject_profile, simulate_session
 from datamodules.synthetic.openface_csv import make_openface_csv
-from datamodules.synthetic.subjects import demo_sessions, write_demo_tables
+from datamodules.synthetic.subjects import SEVERITY_MODES, demo_sessions, write_demo_tables
 
 
 def generate_openface_demo(
@@ -30,20 +30,24 @@ def generate_openface_demo(
     effect_size: float = 1.0,
     failed_frame_rate: float = 0.03,
     seed: int = 0,
+    severity: str = "banded",
 ) -> pd.DataFrame:
     """Like :func:`make_openface_demo`, but return the per-file table (manifest columns plus
-    ``frames`` and ``failed_frames``).
+    ``frames`` and ``failed_frames``). ``severity``: how the planted effect grows with the score
+    (:data:`~datamodules.synthetic.subjects.SEVERITY_MODES`; ``banded`` keeps the default demo's bytes).
 
     Example:
         >>> generate_openface_demo("/tmp/demo", num_subjects=4)["frames"].sum()  # doctest: +SKIP
         1804
     """
+    if severity not in SEVERITY_MODES:
+        raise ValueError(f"unknown severity mode {severity!r}; use one of {list(SEVERITY_MODES)}")
     out_dir = Path(out_dir)
     rows = []
     for demo in demo_sessions(num_subjects, sessions_per_subject, frames, depressed_fraction, seed):
         subject_id, label, score, k, srng = demo.subject_id, demo.label, demo.score, demo.session, demo.rng
         if demo.first_of_subject:
-            profile = make_subject_profile(subject_id, label, score, effect_size, srng)
+            profile = make_subject_profile(subject_id, label, score, effect_size, srng, severity)
         n = int(srng.integers(frames[0], frames[1] + 1))
         data = simulate_session(profile, n, fps, failed_frame_rate, srng)
         rel = Path("openface") / f"{subject_id}_session{k}.csv"
@@ -66,6 +70,7 @@ def make_openface_demo(
     effect_size: float = 1.0,
     failed_frame_rate: float = 0.03,
     seed: int = 0,
+    severity: str = "banded",
 ) -> Path:
     """Write ``out_dir/openface/{subject}_session{k}.csv``, ``manifest.csv`` and ``labels.csv``.
 
@@ -80,7 +85,7 @@ def make_openface_demo(
     """
     generate_openface_demo(
         out_dir, num_subjects, sessions_per_subject, frames, fps, depressed_fraction, effect_size,
-        failed_frame_rate, seed,
+        failed_frame_rate, seed, severity,
     )
     return Path(out_dir) / "manifest.csv"
 

@@ -25,12 +25,33 @@ def phq8_scores(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.where(labels == 1, depressed, healthy).astype(int)
 
 
-def severity_multiplier(label: int, score: int) -> float:
-    """How strongly the planted effect shows: 0-0.2 for healthy, 0.6-1.4 for depressed (by score)."""
+SEVERITY_MODES: tuple[str, ...] = ("banded", "linear")
+"""How the planted effect grows with the score: ``banded`` (by label, then score; the default demo) or
+``linear`` (proportional to the score over the whole 0-24 range, for severity regression)."""
+LINEAR_MAX_MULTIPLIER = 1.4
+"""The ``linear`` multiplier at score 24 (the ``banded`` one's maximum, too)."""
+PHQ8_MAX = 24
+
+
+def severity_multiplier(label: int, score: int, mode: str = "banded") -> float:
+    """How strongly the planted effect shows (0 = not at all).
+
+    ``banded``: 0-0.2 for healthy, 0.6-1.4 for depressed (by score): monotonic in the score, with a
+    jump between 9 and 10. ``linear``: ``1.4 * score / 24`` whatever the label (no jump).
+
+    Example:
+        >>> [round(severity_multiplier(int(s >= 10), s), 3) for s in (0, 9, 10, 24)]
+        [0.0, 0.2, 0.6, 1.4]
+        >>> [round(severity_multiplier(int(s >= 10), s, "linear"), 3) for s in (0, 9, 10, 24)]
+        [0.0, 0.525, 0.583, 1.4]
+    """
+    if mode == "linear":
+        return LINEAR_MAX_MULTIPLIER * score / PHQ8_MAX
+    if mode != "banded":
+        raise ValueError(f"unknown severity mode {mode!r}; use one of {list(SEVERITY_MODES)}")
     if label == 1:
         return 0.6 + 0.8 * (score - 10) / 14
     return 0.2 * score / 9
-
 
 
 def assign_labels(num_subjects: int, depressed_fraction: float, rng: np.random.Generator) -> np.ndarray:

@@ -25,22 +25,36 @@ from facedep.evaluation.classification_metrics import compute_metrics
 from facedep.experiment.cli import FacedepCLI
 from facedep.evaluation.predictions import write_level_predictions
 from lightning_modules.aggregation import three_levels
+<<<<<<< HEAD
 from lightning_modules.regression_evaluation import TargetScale, evaluate_regression, regression_tables
 from lightning_modules.ordinal import ORDINAL_LOSSES
+=======
+from lightning_modules.ordinal import ORDINAL_LOSSES, check_ordinal_classes
+>>>>>>> i16-demo
 from lightning_modules.thresholds import best_threshold
 
 
 def run_classic_fold(args: list[str], model_name: str, **model_kwargs: object) -> dict:
     """Fit ``model_name`` on one fold described by training ``args``; returns the run's ``metrics.json``."""
     started = time.perf_counter()
+<<<<<<< HEAD
     cli, datamodule, run_dir = _fold_setup(args)
+=======
+    cli = FacedepCLI(args=args + ["--tracking.wandb", "disabled", "--trainer.logger", "false"])
+    datamodule, run_dir = cli.datamodule, cli.run_dir
+    # The config's model treats the classes as ordered (loss: coral | corn): check them, score the baseline the same way.
+    loss = (cli.config["model"].get("init_args") or {}).get("loss")
+    ordinal = loss in ORDINAL_LOSSES
+    if ordinal:
+        check_ordinal_classes(datamodule.classes, datamodule.class_names, loss)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+>>>>>>> i16-demo
     train, test = datamodule.datasets["train"].arrays(), datamodule.datasets["test"].arrays()
     model = make_classic_model(model_name, seed=int(cli.config["seed_everything"] or 0), **model_kwargs)
     model.fit(train["x"], train["y"])
     levels = _scored_levels(model, test, datamodule.num_classes)
     threshold = _validation_threshold(cli, model, datamodule)
-    # The config's model treats the classes as ordered (loss: coral | corn): score the baseline the same way.
-    ordinal = (cli.config["model"].get("init_args") or {}).get("loss") in ORDINAL_LOSSES
     names = datamodule.class_names if ordinal else None
     test_metrics = {
         f"test/{level}/{name}": value
