@@ -25,31 +25,22 @@ from facedep.evaluation.classification_metrics import compute_metrics
 from facedep.experiment.cli import FacedepCLI
 from facedep.evaluation.predictions import write_level_predictions
 from lightning_modules.aggregation import three_levels
-<<<<<<< HEAD
-from lightning_modules.regression_evaluation import TargetScale, evaluate_regression, regression_tables
-from lightning_modules.ordinal import ORDINAL_LOSSES
-=======
 from lightning_modules.ordinal import ORDINAL_LOSSES, check_ordinal_classes
->>>>>>> i16-demo
+from lightning_modules.regression_evaluation import TargetScale, evaluate_regression, regression_tables
 from lightning_modules.thresholds import best_threshold
 
 
 def run_classic_fold(args: list[str], model_name: str, **model_kwargs: object) -> dict:
     """Fit ``model_name`` on one fold described by training ``args``; returns the run's ``metrics.json``."""
     started = time.perf_counter()
-<<<<<<< HEAD
-    cli, datamodule, run_dir = _fold_setup(args)
-=======
-    cli = FacedepCLI(args=args + ["--tracking.wandb", "disabled", "--trainer.logger", "false"])
+    cli = _fold_cli(args)
     datamodule, run_dir = cli.datamodule, cli.run_dir
     # The config's model treats the classes as ordered (loss: coral | corn): check them, score the baseline the same way.
     loss = (cli.config["model"].get("init_args") or {}).get("loss")
     ordinal = loss in ORDINAL_LOSSES
     if ordinal:
         check_ordinal_classes(datamodule.classes, datamodule.class_names, loss)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
->>>>>>> i16-demo
+    _set_up(datamodule)
     train, test = datamodule.datasets["train"].arrays(), datamodule.datasets["test"].arrays()
     model = make_classic_model(model_name, seed=int(cli.config["seed_everything"] or 0), **model_kwargs)
     model.fit(train["x"], train["y"])
@@ -62,13 +53,8 @@ def run_classic_fold(args: list[str], model_name: str, **model_kwargs: object) -
         for name, value in compute_metrics(pred["y"].numpy(), pred["probs"].numpy(), datamodule.num_classes, names,
                                            threshold=threshold, ordinal=ordinal).items()
     }
-    run_dir.mkdir(parents=True, exist_ok=True)
     privacy = cli.privacy
-    datamodule.write_report(run_dir / "data_report.json")
-    names = datamodule.sample_names()
-    if privacy is not None:
-        privacy.scrub_json_file(run_dir / "data_report.json")
-        names = privacy.sample_names(names)
+    names = _write_data_report(datamodule, run_dir, privacy)
     written = write_level_predictions(levels, names, datamodule.class_names, "test", run_dir, threshold=threshold)
     result = {
         "run_dir": str(run_dir),
@@ -85,12 +71,32 @@ def run_classic_fold(args: list[str], model_name: str, **model_kwargs: object) -
     return result
 
 
+def _fold_cli(args: list[str]) -> FacedepCLI:
+    """The CLI of one fold, without tracker or logger (nothing is set up yet)."""
+    return FacedepCLI(args=args + ["--tracking.wandb", "disabled", "--trainer.logger", "false"])
+
+
+def _set_up(datamodule: object) -> None:
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+
+
 def _fold_setup(args: list[str]) -> tuple[FacedepCLI, object, Path]:
     """The CLI (no tracker, no logger), its DataModule set up for fitting, and the run folder."""
-    cli = FacedepCLI(args=args + ["--tracking.wandb", "disabled", "--trainer.logger", "false"])
-    cli.datamodule.prepare_data()
-    cli.datamodule.setup("fit")
+    cli = _fold_cli(args)
+    _set_up(cli.datamodule)
     return cli, cli.datamodule, cli.run_dir
+
+
+def _write_data_report(datamodule: object, run_dir: Path, privacy: object | None) -> dict[str, dict[int, str]]:
+    """``data_report.json`` in the (new) run folder, scrubbed with ``privacy``; returns the sample names to write."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    datamodule.write_report(run_dir / "data_report.json")
+    names = datamodule.sample_names()
+    if privacy is not None:
+        privacy.scrub_json_file(run_dir / "data_report.json")
+        names = privacy.sample_names(names)
+    return names
 
 
 def run_regression_fold(args: list[str], model_name: str, **model_kwargs: object) -> dict:
@@ -110,13 +116,8 @@ def run_regression_fold(args: list[str], model_name: str, **model_kwargs: object
     model.fit(train["x"], np.asarray(train["y"], dtype=np.float64))
     pred = predict_scores(model, test["x"], scale.low, scale.high)
     levels, level_scores = evaluate_regression(pred, test["y"], test["video"], test["subject"], np.arange(len(pred)), scale)
-    run_dir.mkdir(parents=True, exist_ok=True)
     privacy = cli.privacy
-    datamodule.write_report(run_dir / "data_report.json")
-    names = datamodule.sample_names()
-    if privacy is not None:
-        privacy.scrub_json_file(run_dir / "data_report.json")
-        names = privacy.sample_names(names)
+    names = _write_data_report(datamodule, run_dir, privacy)
     written = {}
     for key, table in regression_tables(levels, level_scores, names, "test").items():
         written[key] = run_dir / f"{key}.csv"

@@ -15,13 +15,23 @@ from facedep.evaluation.plots import new_figure
 from facedep.evaluation.regression_report import RunTable, aligned_seeds
 
 
+Group = tuple[np.ndarray, np.ndarray, str]  # target, prediction, legend label
+
+
+def _scatter_groups(groups: Sequence[Group], size: tuple[float, float], x_is_mean: bool):  # noqa: ANN202 (figure, axes)
+    """A figure with one scatter per group: prediction vs target, or (Bland-Altman) difference vs mean."""
+    fig = new_figure(size)
+    ax = fig.subplots()
+    for target, prediction, label in groups:
+        x, y = ((target + prediction) / 2, prediction - target) if x_is_mean else (target, prediction)
+        ax.scatter(x, y, s=18, alpha=0.75, label=label)
+    return fig, ax
+
+
 def plot_predicted_vs_true(tables: Sequence[RunTable], path: Path, design: str = "folds", name: str = "score") -> Path:
     """Save a scatter of prediction against target per run (colour = fold / seed) with the identity line."""
-    fig = new_figure((4.8, 4.5))
-    ax = fig.subplots()
     word = "seed" if design == "seeds" else "fold"
-    for t in tables:
-        ax.scatter(t.target, t.prediction, s=18, alpha=0.75, label=f"{word} {t.run}")
+    fig, ax = _scatter_groups([(t.target, t.prediction, f"{word} {t.run}") for t in tables], (4.8, 4.5), x_is_mean=False)
     values = np.concatenate([np.r_[t.target, t.prediction] for t in tables])
     values = values[np.isfinite(values)]
     if values.size:
@@ -56,10 +66,7 @@ def plot_bland_altman(tables: Sequence[RunTable], path: Path, design: str = "fol
         groups = [(aligned[0].target, np.mean([t.prediction for t in aligned], axis=0), "mean over seeds")]
     else:
         groups = [(t.target, t.prediction, f"fold {t.run}") for t in tables]
-    fig = new_figure((5.2, 4.2))
-    ax = fig.subplots()
-    for target, prediction, label in groups:
-        ax.scatter((target + prediction) / 2, prediction - target, s=18, alpha=0.75, label=label)
+    fig, ax = _scatter_groups(groups, (5.2, 4.2), x_is_mean=True)
     stats = bland_altman(np.concatenate([g[0] for g in groups]), np.concatenate([g[1] for g in groups]))
     ax.axhline(stats["bias"], color="black", lw=1.2, label=f"bias {stats['bias']:.2f}")
     for key in ("low", "high"):
