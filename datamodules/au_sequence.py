@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 from pytorch_lightning.utilities import rank_zero_warn
 from rich.progress import track
 
