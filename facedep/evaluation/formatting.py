@@ -9,12 +9,13 @@ def fmt_mean_std(entry: dict[str, Any] | None, digits: int = 3) -> str:
     """``"0.812 ± 0.041"`` from an :func:`aggregate` entry, ``"n/a"`` without a value.
 
     Example:
-        >>> fmt_mean_std({"mean": 0.8123, "std": 0.0414})
-        '0.812 ± 0.041'
+        >>> fmt_mean_std({"mean": 0.8123, "std": 0.0414}), fmt_mean_std({"mean": -1e-17, "std": 0.0})
+        ('0.812 ± 0.041', '0.000 ± 0.000')
     """
     if not entry or entry.get("mean") is None:
         return "n/a"
-    return f"{entry['mean']:.{digits}f} ± {entry['std']:.{digits}f}"
+    mean = round(entry["mean"], digits) + 0.0  # no "-0.000" for a mean that is zero up to rounding
+    return f"{mean:.{digits}f} ± {entry['std']:.{digits}f}"
 
 
 def fmt_value(value: float | None, digits: int = 3) -> str:
