@@ -125,10 +125,11 @@ def training_target_stats(train: pd.DataFrame, source: str, score_range: Sequenc
     per_subject = subject_scores(train, column)
     if per_subject.empty:
         raise DataFormatError(f"manifest {source}: no training subject to take the score statistics from")
-    std = float(per_subject.to_numpy().std())
+    summary = score_summary(per_subject)
+    std = summary["std"]
     if not std > 0:
         raise DataFormatError(f"manifest {source}: the {len(per_subject)} training subject(s) all have the same score "
                               f"({float(per_subject.iloc[0]):g}); a score target needs different scores to learn from")
     low, high = (None, None) if score_range is None else (float(score_range[0]), float(score_range[1]))
-    return {"name": "score", "mean": float(per_subject.mean()), "std": std, "low": low, "high": high,
+    return {"name": "score", "mean": summary["mean"], "std": std, "low": low, "high": high,
             "threshold": None if threshold is None else float(threshold)}
