@@ -6,7 +6,7 @@ DEMO_DIR ?= demo_data
 FOLDS ?= 5
 export WANDB_SILENT ?= true
 
-.PHONY: install install-dev demo demo-data demo-landmarks demo-images demo-compare demo-analysis demo-au-detector demo-atypicality demo-au-pipeline demo-severity test test-slow test-gpu bench-gpu clean
+.PHONY: install install-dev demo demo-data demo-landmarks demo-images demo-compare demo-analysis demo-au-detector demo-atypicality demo-au-pipeline demo-severity demo-tune test test-slow test-gpu bench-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ $(SEVERITY_DIR)/manifest.csv: | install
 demo-severity: install $(SEVERITY_DIR)/manifest.csv
 	$(PY) scripts/cross_validate.py --config configs/au/demo_severity.yaml --folds $(FOLDS) --data.init_args.manifest $(SEVERITY_DIR)/manifest.csv
 	$(PY) scripts/cross_validate.py --config configs/au/demo_severity_ordinal.yaml --folds $(FOLDS) --data.init_args.manifest $(SEVERITY_DIR)/manifest.csv
+
+# Nested cross-validation: every outer fold is tuned (Optuna, 3 inner subject folds, median pruning) on its
+# training subjects only, then trained with the best values and tested once (docs/tuning.md).
+TUNE_TRIALS ?= 8
+demo-tune: install demo-data
+	$(PY) scripts/cross_validate.py --config configs/demo.yaml --folds $(FOLDS) --tune configs/search/demo.yaml --trials $(TUNE_TRIALS) --inner-folds 3 --data.init_args.manifest $(DEMO_DIR)/manifest.csv --run.name demo-nested --trainer.max_epochs 10
 
 demo_landmarks/manifest.csv: | install
 	$(PY) scripts/make_demo_data.py --modality landmarks --out demo_landmarks --subjects 40 --min-frames 150 --max-frames 300 --effect-size 2.0 --seed 0

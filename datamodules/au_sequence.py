@@ -18,7 +18,6 @@ from datamodules.au_loading import FrameMaskReport, load_au_table, valid_frames
 from datamodules.au_channels import resolve_channels
 from datamodules.base import STAGES, SubjectDataModule
 from datamodules.io.au_table import DataFormatError
-from datamodules.manifest import load_manifest
 from datamodules.standardize import ChannelScaler
 from datamodules.window_dataset import WindowDataset
 
@@ -37,6 +36,7 @@ class AUSequenceDataModule(SubjectDataModule):
     """
 
     supports_score_target = True
+    supports_inner_folds = True
 
     def __init__(
         self,
@@ -67,7 +67,7 @@ class AUSequenceDataModule(SubjectDataModule):
         """Fill the cache once (rank 0), so every rank's ``setup`` only loads arrays."""
         if self.cache.directory is None:
             return
-        manifest = load_manifest(self.manifest_path)
+        manifest = self.rows_to_read()
         for path in track(manifest["path"].unique(), description="Caching AU files", transient=True):
             load_au_table(path, self.cache, self.file_format)
 

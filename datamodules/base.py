@@ -52,6 +52,24 @@ def resolve_val_fraction(val_fraction: float | None, val_folds: int | None, num_
     return fraction
 
 
+def check_inner_fold(inner_fold: int | None, inner_folds: int, module: type) -> tuple[int | None, int]:
+    """Validate the inner-fold settings of a tuning run (``inner_fold`` None: an ordinary run).
+
+    >>> check_inner_fold(None, 3, object)
+    (None, 3)
+    """
+    if inner_fold is None:
+        return None, int(inner_folds)
+    if not getattr(module, "supports_inner_folds", False):
+        raise ValueError(f"{module.__name__} does not support inner folds (hyper-parameter tuning): "
+                         "use an AU-sequence, landmark or face-image DataModule")
+    if inner_folds < 2:
+        raise ValueError(f"inner_folds must be >= 2, got {inner_folds}")
+    if not 0 <= inner_fold < inner_folds:
+        raise ValueError(f"inner_fold must be in [0, {inner_folds}), got {inner_fold}")
+    return int(inner_fold), int(inner_folds)
+
+
 def per_sample_subjects(table: pd.DataFrame) -> bool:
     """True when every sample is its own subject (no identities: a sample-level split leaks identity)."""
     return len(table) > 1 and bool(table["subject_id"].is_unique)
@@ -80,10 +98,16 @@ class SubjectDataModule(pl.LightningDataModule):
         score_threshold: score at and above which a subject counts as positive (thresholded metrics).
         score_bands: with ``target: label``, the label of each row is the band of its score: ``phq8`` or
             ``[[name, low, high], ...]``; ``classes`` must then be the band names in band order.
+        inner_fold / inner_folds: hyper-parameter tuning inside an outer fold (``scripts/tune.py``): the outer
+            test subjects (fold ``fold`` of ``num_folds``, or the split column's ``test``) are dropped before any
+            file is read, the others are split into ``inner_folds`` stratified subject folds; inner fold
+            ``inner_fold`` validates, the rest train, the test stage is empty.
     """
 
     #: DataModules whose items can carry a score target (``target: score``); the others refuse it.
     supports_score_target: bool = False
+    #: DataModules that can hold out an outer test fold and split the rest into inner folds (``inner_fold``).
+    supports_inner_folds: bool = False
 
     def __init__(
         self,
@@ -105,6 +129,8 @@ class SubjectDataModule(pl.LightningDataModule):
         score_range: list[float] | None = [0, 24],
         score_threshold: float | None = 10,
         score_bands: str | list[list[float | str]] | None = None,
+        inner_fold: int | None = None,
+        inner_folds: int = 3,
     ) -> None:
         super().__init__()
         self.manifest_path = manifest
@@ -119,6 +145,7 @@ class SubjectDataModule(pl.LightningDataModule):
         self._check_target(score_bands)
         self.split, self.fold, self.num_folds = split, fold, num_folds
         self.val_fraction = resolve_val_fraction(val_fraction, val_folds, num_folds)
+        self.inner_fold, self.inner_folds = check_inner_fold(inner_fold, inner_folds, type(self))
         self.standardize = standardize
         self.batch_size, self.num_workers = batch_size, num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
@@ -189,16 +216,29 @@ class SubjectDataModule(pl.LightningDataModule):
             parts = subject_kfold_split(
                 per_subject.index.to_numpy(), per_subject.to_numpy(), self.fold, self.num_folds, self.val_fraction, self.seed
             )
+        if self.inner_fold is not None:
+            parts = self._inner_parts(table, parts)
         assert_disjoint(parts)
         stage_of = {s: name for name, subjects in parts.items() for s in subjects}
         self.check_classes(table, table["subject_id"].map(stage_of))
         return parts
 
+    def _inner_parts(self, table: pd.DataFrame, outer: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Inner fold ``inner_fold`` of the outer training subjects (``outer`` train + val) validates, the other
+        inner folds train; the outer test subjects are in no stage (their rows are dropped before any read)."""
+        kept = sorted(set(outer["train"]) | set(outer["val"]))
+        per_subject = subject_labels(table[table["subject_id"].isin(kept)])
+        inner = subject_kfold_split(per_subject.index.to_numpy(), per_subject.to_numpy(), self.inner_fold,
+                                    self.inner_folds, 0.0, self.seed)
+        self.outer_test_excluded = len(outer["test"])
+        return {"train": inner["train"], "val": inner["test"], "test": []}
+
     def split_description(self) -> str:
         """How the subjects were split, for messages: ``fold 2 of 5 (seed 0)`` or ``the manifest's split column``."""
-        if self.split == "column":
-            return "the manifest's split column"
-        return f"fold {self.fold} of {self.num_folds} (seed {self.seed})"
+        outer = "the manifest's split column" if self.split == "column" else f"fold {self.fold} of {self.num_folds} (seed {self.seed})"
+        if self.inner_fold is None:
+            return outer
+        return f"inner fold {self.inner_fold} of {self.inner_folds} inside {outer}"
 
     def check_classes(self, table: pd.DataFrame, stage: pd.Series) -> None:
         """Every configured class must have a sample in the manifest, in train and in test (else macro-F1 is
@@ -233,6 +273,9 @@ class SubjectDataModule(pl.LightningDataModule):
         summary: dict = {"method": self.split, "subjects": {name: len(parts[name]) for name in STAGES}}
         if self.split == "kfold":
             summary.update(fold=self.fold, num_folds=self.num_folds, val_fraction=self.val_fraction, seed=self.seed)
+        if self.inner_fold is not None:
+            summary.update(inner_fold=self.inner_fold, inner_folds=self.inner_folds,
+                           outer_test_excluded=getattr(self, "outer_test_excluded", 0))
         return summary
 
     def index_videos(self) -> tuple[pd.DataFrame, dict[str, list[str]]]:
@@ -256,7 +299,21 @@ class SubjectDataModule(pl.LightningDataModule):
         videos["subject_index"] = videos["subject_id"].map(codes)
         videos["video_index"] = np.arange(len(videos))
         videos["stage"] = videos["subject_id"].map({s: name for name, subjects in parts.items() for s in subjects})
+        if self.inner_fold is not None:  # the outer test subjects: never read
+            videos = videos[videos["stage"].notna()].reset_index(drop=True)
         return videos, parts
+
+    def rows_to_read(self) -> pd.DataFrame:
+        """The manifest rows whose files this run may read (``prepare_data`` caches them): all of them, or with
+        ``inner_fold`` those of the outer training subjects only."""
+        return load_manifest(self.manifest_path) if self.inner_fold is None else self.index_videos()[0]
+
+    def stage_subjects(self) -> dict[str, list[str]]:
+        """Subject ids per stage after ``setup`` (the run's ``subjects.json``)."""
+        if self.videos is None:
+            return {}
+        return {name: sorted(self.videos.loc[self.videos["stage"] == name, "subject_id"].astype(str).unique().tolist())
+                for name in STAGES}
 
     def stage_summary(self, rows: pd.DataFrame, dataset: Dataset, frames: dict) -> dict:
         """Counts of one stage for the data report: subjects, videos, windows and classes (for a score target:

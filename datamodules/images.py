@@ -29,7 +29,6 @@ from datamodules.image_cache import FaceImageCacheMixin
 from datamodules.image_dataset import FaceImageDataset
 from datamodules.image_transforms import DEFAULT_TRAIN_TRANSFORMS, build_transforms, normalize_batch, resolve_normalization
 from datamodules.io.au_table import DataFormatError
-from datamodules.manifest import load_manifest
 
 MAX_NAMED = 5
 
@@ -53,6 +52,7 @@ class FaceImageDataModule(FaceImageCacheMixin, SubjectDataModule):
     """
 
     supports_score_target = True
+    supports_inner_folds = True
 
     def __init__(
         self,
@@ -99,7 +99,7 @@ class FaceImageDataModule(FaceImageCacheMixin, SubjectDataModule):
     def prepare_data(self) -> None:
         """Fill the image cache once (rank 0), so every rank's ``setup`` only memory-maps it."""
         if self.cache.directory is not None:
-            self.load_images(load_manifest(self.manifest_path))
+            self.load_images(self.rows_to_read())
 
     # ---- setup ---------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:

@@ -33,7 +33,6 @@ from torch.utils.data import Dataset
 from datamodules.base import STAGES, SubjectDataModule
 from datamodules.cache import file_digest
 from datamodules.io.au_table import DataFormatError
-from datamodules.manifest import load_manifest
 from datamodules.window_dataset import WindowDataset
 
 
@@ -85,6 +84,7 @@ class LandmarkDataModule(SubjectDataModule):
     """
 
     supports_score_target = True
+    supports_inner_folds = True
 
     def __init__(
         self,
@@ -141,7 +141,7 @@ class LandmarkDataModule(SubjectDataModule):
     def prepare_data(self) -> None:
         if self.cache.directory is None:
             return
-        for path in track(load_manifest(self.manifest_path)["path"].unique(), description="Caching landmarks", transient=True):
+        for path in track(self.rows_to_read()["path"].unique(), description="Caching landmarks", transient=True):
             self._load_points(path)
 
     def setup(self, stage: str | None = None) -> None:

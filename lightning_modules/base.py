@@ -189,18 +189,19 @@ class BaseClassifier(pl.LightningModule):
             self.confusion.update(decided, pred["y"])
             self.confusion_matrices[stage][level] = self.confusion.compute().cpu()
             self.confusion.reset()
-        if stage == "val":
-            self._log_selection_score(levels, computed["subject"]["val/subject/macro_f1"])
+        if stage in ("val", "test"):
+            self._log_selection_score(levels, computed["subject"][f"{stage}/subject/macro_f1"], stage)
 
-    def _log_selection_score(self, levels: dict[str, dict[str, torch.Tensor]], subject_f1: torch.Tensor) -> None:
-        """``val/selection_score``: subject macro-F1 minus 0.001 x window NLL (ties go to the better-calibrated epoch).
+    def _log_selection_score(self, levels: dict[str, dict[str, torch.Tensor]], subject_f1: torch.Tensor, stage: str = "val") -> None:
+        """``<stage>/selection_score``: subject macro-F1 minus 0.001 x window NLL (ties go to the better-calibrated epoch).
 
         Small validation sets often give the same macro-F1 for many epochs; without the tie-break the
-        checkpoint callback would keep the first (least trained) of them.
+        checkpoint callback would keep the first (least trained) of them. The test value is the same
+        formula on the test subjects (a tuned run's outer score, beside its best inner validation score).
         """
         windows = levels["window"]
         nll = -torch.log(windows["probs"].gather(1, windows["y"].long().unsqueeze(1)).clamp_min(1e-7)).mean()
-        self.log("val/selection_score", subject_f1.to(nll.device) - 1e-3 * nll)
+        self.log(f"{stage}/selection_score", subject_f1.to(nll.device) - 1e-3 * nll)
 
     # ---- optimisation ------------------------------------------------------------------------
     def configure_optimizers(self):  # noqa: ANN201 (Lightning accepts several return shapes)

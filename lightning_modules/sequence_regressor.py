@@ -247,9 +247,9 @@ class SequenceRegressor(pl.LightningModule):
                                              self.target_scale)
         self.predictions[stage], self.scores[stage] = levels, scores
         self.log_dict({f"{stage}/{lv}/{m}": v for lv, s in scores.items() for m, v in s.items()})
-        if stage == "val":
-            self.log("val/selection_score", selection_score(scores[self.selection_level], self.selection_metric),
-                     prog_bar=True)
+        if stage in ("val", "test"):  # test: the tuned run's outer score
+            self.log(f"{stage}/selection_score", selection_score(scores[self.selection_level], self.selection_metric),
+                     prog_bar=stage == "val")
 
     # ---- tables ------------------------------------------------------------------------------
     def result_tables(self, stage: str = "test", names: Mapping[str, Mapping[int, str]] | None = None) -> dict[str, pd.DataFrame]:

@@ -10,7 +10,8 @@ from facedep.experiment.cli import FacedepCLI
 from facedep.experiment.config_hints import hints_for_args
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml")  # search spaces: tests/test_tuning_space.py
+                 if p.relative_to(ROOT / "configs").parts[0] != "search")
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[str(c.relative_to(ROOT / "configs")) for c in CONFIGS])

@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,13 @@ def write_report(
     title: str = "Cross-validation report",
     config_text: str | None = None,
     extra_images: dict[str, Path] | None = None,
+    extra_markdown: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Write ``report.json``, ``report.md``, ``confusion_<level>.png`` and ``roc_<level>.png``.
 
     Returns ``{"json": ..., "markdown": ..., "confusion_<level>": ..., "roc_<level>": ...}``; a ROC plot
     is skipped for a level whose pooled labels hold a single class. ``extra_images`` (PNGs already in
-    ``out_dir``) are listed in the Markdown and returned with the others.
+    ``out_dir``) are listed in the Markdown and returned with the others; ``extra_markdown`` lines come before the config.
 
     Example:
         >>> paths = write_report(summary, folds, ["hc", "dep"], Path("runs/cv"))  # doctest: +SKIP
@@ -76,5 +78,5 @@ def write_report(
     paths["json"].write_text(json.dumps(jsonable(summary), indent=2, allow_nan=False) + "\n")
     paths["markdown"] = out_dir / "report.md"
     images = {k: p.name for k, p in paths.items() if p.suffix == ".png"}
-    paths["markdown"].write_text(render_markdown(summary, title, images, config_text))
+    paths["markdown"].write_text(render_markdown(summary, title, images, config_text, extra=extra_markdown))
     return paths

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from facedep.evaluation.formatting import fmt_ci, fmt_mean_std, fmt_value, leakage_note, level_label, run_word, runs_label
@@ -12,8 +13,10 @@ def render_markdown(
     title: str = "Cross-validation report",
     images: dict[str, str] | None = None,
     config_text: str | None = None,
+    extra: Sequence[str] = (),
 ) -> str:
-    """The Markdown report; ``images`` maps plot keys to file names relative to the report."""
+    """The Markdown report; ``images`` maps plot keys to file names relative to the report; ``extra`` lines (e.g.
+    the nested-CV section) come before the config."""
     levels = list(summary["levels"])
     shown = levels or list((summary.get("regression") or {}).get("metrics", {}))  # a regressor's levels
     runs = runs_label(summary)
@@ -57,6 +60,8 @@ def render_markdown(
         lines += ["## Plots", ""]
         for key, name in images.items():
             lines += [f"[![{key}]({name})]({name})", ""]
+    if extra:
+        lines += [*extra, ""]
     if config_text:
         lines += [
             "## Config",

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytorch_lightning import LightningDataModule, LightningModule, Trainer
+from pytorch_lightning import Callback, LightningDataModule, LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from pytorch_lightning.loggers import WandbLogger
@@ -94,7 +95,8 @@ class TrackerConfigCallback(SaveConfigCallback):
 class FacedepCLI(LightningCLI):
     """LightningCLI that links data dimensions into the model and builds run folders and loggers."""
 
-    def __init__(self, args: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, args: list[str] | None = None, extra_callbacks: Sequence[Callback] = (), **kwargs: Any) -> None:
+        self.extra_callbacks = list(extra_callbacks)  # e.g. a tuning trial's pruning callback (not in any config)
         super().__init__(
             model_class=LightningModule,
             datamodule_class=LightningDataModule,
@@ -222,6 +224,6 @@ class FacedepCLI(LightningCLI):
             )
         if self.privacy is not None:
             callbacks.append(PrivateCheckpointPaths(self.run_dir))
-        kwargs["callbacks"] = callbacks
+        kwargs["callbacks"] = callbacks + self.extra_callbacks
         kwargs.setdefault("default_root_dir", str(self.run_dir))
         return super().instantiate_trainer(**kwargs)

@@ -10,6 +10,8 @@ Example:
     # -> runs/<name>/fold0..fold4/ and runs/<name>/report.{md,json}, confusion_*.png, roc_*.png
     python scripts/cross_validate.py --config configs/au/daic_woz_gru.yaml --seeds 0 1 2 3 4
     # -> runs/<name>/seed0..seed4/ and runs/<name>/report.{md,json}
+    python scripts/cross_validate.py --config configs/demo.yaml --folds 5 --tune configs/search/demo.yaml --trials 20
+    # -> nested CV: runs/<name>/tuning/fold0..fold4/ (one study each), then fold0..fold4/ trained with the best values
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -31,60 +33,16 @@ from facedep.evaluation.regression_report import regression_report
 from facedep.evaluation.regression_summary import markdown_lines, pooled_from_runs
 from facedep.evaluation.report import write_report
 from facedep.evaluation.summary import jsonable, summarize_folds
+from facedep.experiment.config_values import arg_value, config_value, resolved_data_args, tracking_tags  # noqa: F401 (re-exported)
 from facedep.experiment.cv_tracking import log_cv_summary
 from facedep.experiment.privacy import relative_to
 from facedep.experiment.quiet import quiet_console
 from facedep.experiment.train import run_training
 
+if TYPE_CHECKING:
+    from facedep.tuning.nested import FoldTuner
+
 console = Console()
-
-
-def arg_value(args: list[str], key: str, default: str) -> str:
-    """Value of ``--key VALUE`` or ``--key=VALUE`` in ``args`` (last one wins)."""
-    value = default
-    for i, arg in enumerate(args):
-        if arg == key and i + 1 < len(args):
-            value = args[i + 1]
-        elif arg.startswith(key + "="):
-            value = arg.split("=", 1)[1]
-    return value
-
-
-def config_value(config: str | None, section: str, key: str, default: str) -> str:
-    if not config:
-        return default
-    from omegaconf import OmegaConf
-
-    return str(OmegaConf.select(OmegaConf.load(config), f"{section}.{key}", default=default))
-
-
-def resolved_data_args(config: str | None, overrides: list[str]) -> dict[str, Any]:
-    """The DataModule's ``init_args`` after the config(s) and every override, parsed as training would parse
-    them (defaults included), without building anything."""
-    from facedep.experiment.cli import FacedepCLI
-
-    class _ParseOnly(FacedepCLI):
-        def _set_seed(self) -> None:  # parsing only: leave the global seed alone
-            pass
-
-        def instantiate_classes(self) -> None:
-            pass
-
-    parsed = _ParseOnly(args=(["--config", config] if config else []) + list(overrides)).config
-    return dict(parsed["data"].get("init_args") or {})
-
-
-def tracking_tags(config: str | None, overrides: list[str]) -> list[str]:
-    """``tracking.tags`` of the config, or of a ``--tracking.tags [a,b]`` override (which wins)."""
-    import yaml
-    from omegaconf import OmegaConf
-
-    raw = arg_value(overrides, "--tracking.tags", "")
-    if raw:
-        tags = yaml.safe_load(raw)
-    else:
-        tags = OmegaConf.select(OmegaConf.load(config), "tracking.tags", default=None) if config else None
-    return [str(tag) for tag in (tags or [])]
 
 
 class DesignError(ValueError):
@@ -137,6 +95,7 @@ def cross_validate(
     runner: Callable[[list[str]], dict] = run_training,
     title: str | None = None,
     seeds: Sequence[int] | None = None,
+    tuning: FoldTuner | None = None,
 ) -> dict:
     """Train fold 0..K-1 (each fold's test subjects are held out), then summarise and write the report.
 
@@ -144,6 +103,10 @@ def cross_validate(
     (``seed_everything`` and the data seed) and summarised over seeds; k-fold on a fixed split is refused
     before any training. ``runner`` runs one fold from training arguments and returns its ``metrics.json``
     content (:func:`facedep.experiment.train.run_training` for deep models, a classic baseline's fold runner otherwise).
+
+    With ``tuning`` (nested cross-validation, :class:`facedep.tuning.nested.FoldTuner`) each outer fold is first
+    tuned on its training subjects only (inner folds; its test subjects are never loaded), then trained with the
+    best parameters and tested once; the report adds the chosen parameters per fold and the optimism of tuning.
     """
     name = arg_value(overrides, "--run.name", config_value(config, "run", "name", "run"))
     output_dir = arg_value(overrides, "--run.output_dir", config_value(config, "run", "output_dir", "runs"))
@@ -161,7 +124,12 @@ def cross_validate(
         console.rule(f"{word} {fold} ({position + 1}/{len(plan)})")
         tracking = ["--tracking.group", name, "--tracking.job_type", word]
         args = (["--config", config] if config else []) + overrides + run_args + ["--run.output_dir", output_dir] + tracking
-        metrics = runner(args)
+        tuned: list[str] = []
+        if tuning is not None:  # nested CV: tune on this fold's training subjects (one study for a fixed split)
+            tuned = tuning.tune_fold(fold, cv_dir, folds) if seeds is None else tuning.tune_fold(None, cv_dir)
+        metrics = runner(args + tuned)
+        if tuning is not None:
+            tuning.record_outer(fold, metrics)
         class_names = metrics["class_names"]
         fold_metrics.append(metrics)
         predictions = metrics.get("predictions", {})
@@ -176,11 +144,15 @@ def cross_validate(
     images: dict[str, Path] = {}
     if not summary["levels"]:  # a regressor's tables: mean ± std, the mean baseline, pooled CIs, plots
         images = _regression_part(summary, fold_metrics, cv_dir, n_boot)
+    extra_markdown: list[str] = []
+    if tuning is not None:
+        summary["nested"] = tuning.summary()
+        extra_markdown = tuning.markdown(summary["nested"])
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["runs"] = [relative_to(m["run_dir"], cv_dir) if private else m["run_dir"] for m in fold_metrics]
     config_text = Path(config).read_text() if config else None
     paths = write_report(summary, results, class_names, cv_dir, title=title or f"Cross-validation: {name}", config_text=config_text,
-                         extra_images=images)
+                         extra_images=images, extra_markdown=extra_markdown)
     log_cv_summary(summary, paths, project, f"{name}-cv", cv_dir, wandb_mode, private, group=name,
                    tags=tracking_tags(config, overrides), word=word)
     print(format_metrics_table(summary) if summary["levels"] else format_trainer_table(summary))
@@ -188,6 +160,8 @@ def cross_validate(
         print("\n".join(regression_markdown(summary["regression"], word)))
     elif summary.get("pooled_regression"):
         print("pooled over folds:\n" + "\n".join(markdown_lines(summary["pooled_regression"])))
+    if extra_markdown:
+        print("\n".join(extra_markdown))
     if summary.get("identity_leakage"):
         console.print("[bold red]identity leakage: the data names no subject; every 'subject' is a frame (see the report)[/]")
     console.print(f"Report: {paths['markdown']}  ({summary['seconds']} s for {len(plan)} {word}s)")
@@ -219,9 +193,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="Fixed split (split: column) only: train once per seed and report mean ± std over seeds.")
     parser.add_argument("--n-boot", type=int, default=1000, help="Bootstrap resamples for the subject-level CIs.")
+    from facedep.tuning.cli import add_search_arguments, options_from  # the tuning package imports this module
+    from facedep.tuning.nested import FoldTuner, TuningFailed
+    from facedep.tuning.identity import StudyMismatch
+    from facedep.tuning.space import SpaceError
+
+    search = parser.add_argument_group("nested cross-validation (tune each outer fold on its training subjects)")
+    add_search_arguments(search, space_flag="--tune")
     known, overrides = parser.parse_known_args(argv)
     try:
-        cross_validate(known.config, known.folds, overrides, n_boot=known.n_boot, seeds=known.seeds)
-    except DesignError as exc:
+        tuning = FoldTuner(known.config, known.space, overrides, options_from(known)) if known.space else None
+        cross_validate(known.config, known.folds, overrides, n_boot=known.n_boot, seeds=known.seeds, tuning=tuning)
+    except (DesignError, SpaceError, StudyMismatch) as exc:
         parser.exit(2, f"error: {exc}\n")
+    except TuningFailed as exc:
+        parser.exit(1, f"error: {exc}\n")
     return 0

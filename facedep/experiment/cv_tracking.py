@@ -48,7 +48,21 @@ def summary_tables(summary: dict[str, Any], word: str = "fold") -> dict[str, pd.
         tables["cv/regression"] = pd.concat(per_level, ignore_index=True)
     if regression.get("pooled"):
         tables["cv/regression_pooled"] = regression_pooled_frame(regression["pooled"])
+    if summary.get("nested"):
+        tables["cv/nested"] = nested_frame(summary["nested"])
     return tables
+
+
+def nested_frame(nested: dict[str, Any]) -> pd.DataFrame:
+    """One row per outer fold of a nested CV: the chosen parameters, best inner score, outer score, optimism."""
+    rows = []
+    for fold in nested.get("folds", []):
+        params = {key: value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
+                  for key, value in fold.get("params", {}).items()}
+        rows.append({"fold": fold.get("fold"), **params, "best_inner_score": fold.get("best_inner_score"),
+                     "outer_score": fold.get("outer_score"), "optimism": fold.get("optimism"),
+                     "trials": fold.get("trials"), "pruned": fold.get("pruned"), "failed": fold.get("failed")})
+    return pd.DataFrame(rows)
 
 
 def regression_pooled_frame(pooled: dict[str, Any]) -> pd.DataFrame:
@@ -92,7 +106,9 @@ def log_cv_summary(
         for stat in ("mean", "std")
         if entry.get(stat) is not None
     }
-    run.summary.update({**flat, **regression_flat(summary)})
+    nested = {f"cv/nested/{part}_{stat}": summary["nested"][part][stat] for part in ("inner", "outer", "optimism")
+              for stat in ("mean", "std") if summary.get("nested") and summary["nested"][part].get(stat) is not None}
+    run.summary.update({**flat, **regression_flat(summary), **nested})
     run.log({key: wandb.Table(dataframe=table) for key, table in summary_tables(summary, word).items()})
     run.log({key: wandb.Image(str(path)) for key, path in paths.items() if str(path).endswith(".png")})
     run.save(str(paths["markdown"]), base_path=str(out_dir), policy="now")

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 import torch
+from pytorch_lightning import Callback
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 from rich.console import Console
@@ -56,10 +58,13 @@ def print_metrics(metrics: dict[str, float], stage: str = "test") -> None:
     console.print(table)
 
 
-def run_training(args: list[str] | None = None) -> dict:
-    """Build everything from config + overrides, fit, test, write artefacts; returns ``metrics.json``."""
+def run_training(args: list[str] | None = None, callbacks: Sequence[Callback] = ()) -> dict:
+    """Build everything from config + overrides, fit, test, write artefacts; returns ``metrics.json``.
+
+    ``callbacks`` join the trainer's (a tuning trial's pruning callback, which no config can name).
+    """
     started = time.perf_counter()
-    cli = FacedepCLI(args=args)
+    cli = FacedepCLI(args=args, extra_callbacks=callbacks)
     run_dir = cli.run_dir
     trainer, model, datamodule = cli.trainer, cli.model, cli.datamodule
     trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_path(cli))
@@ -132,6 +137,7 @@ def _write_outputs(trainer, model, datamodule, run_dir: Path, result: dict, priv
         written = write_level_predictions(getattr(model, "predictions", {}).get("test", {}), names, list(model.class_names), "test", run_dir,
                                           threshold=result["decision_threshold"])
     result["predictions"] = {k: str(v) for k, v in written.items()}
+    _write_subjects(datamodule, run_dir / "subjects.json", privacy)
     (run_dir / "metrics.json").write_text(json.dumps(privacy.scrub(result) if privacy is not None else result, indent=2))
     _print_data_summary(result.get("data", {}))
     if tables:
@@ -146,6 +152,16 @@ def _write_outputs(trainer, model, datamodule, run_dir: Path, result: dict, priv
     if "subject" in written and not tables:
         log_subject_predictions(trainer.loggers, pd.read_csv(written["subject"], dtype={"name": str}), privacy)
     console.print(f"Run folder: {run_dir}  (metrics.json, config.yaml, metrics.csv, checkpoints/, data_report.json)")
+
+
+def _write_subjects(datamodule, path: Path, privacy: RunPrivacy | None) -> None:  # noqa: ANN001
+    """``subjects.json``: the subject ids of each stage (pseudonyms with ``run.privacy``), to audit the split."""
+    subjects = datamodule.stage_subjects() if hasattr(datamodule, "stage_subjects") else {}
+    if not subjects:
+        return
+    if privacy is not None:
+        subjects = {stage: sorted(privacy.pseudonym(s) for s in ids) for stage, ids in subjects.items()}
+    path.write_text(json.dumps(subjects, indent=1))
 
 
 def _print_frame(frame, title: str) -> None:  # noqa: ANN001 (a pandas DataFrame)
