@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from postgres_server import postgres_url  # noqa: F401  (fixture: a private PostgreSQL server)
 
 
 @pytest.fixture(scope="session")

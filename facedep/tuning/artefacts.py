@@ -18,6 +18,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from facedep.tuning.atomic import replaced, write_text_atomic
 from facedep.tuning.study import counts_by_state
 from facedep.tuning.study_plots import OBJECTIVE, plot_history, plot_importances, plot_intermediate, plot_parallel
 from facedep.tuning.study_markdown import study_markdown
@@ -127,14 +128,17 @@ def write_study_artefacts(study: optuna.Study, study_dir: Path, title: str, stor
         if not possible:
             continue
         try:
-            written[key] = plot(study_dir / f"{key}.png")
+            with replaced(study_dir / f"{key}.png") as tmp:
+                plot(tmp)
+            written[key] = study_dir / f"{key}.png"
         except Exception as exc:  # a plot must never cost the study its report
             warnings.warn(f"study plot {key} failed: {type(exc).__name__}: {exc}")
     written["csv"] = study_dir / "trials.csv"
-    trials_frame(summary).to_csv(written["csv"], index=False)
+    with replaced(written["csv"]) as tmp:
+        trials_frame(summary).to_csv(tmp, index=False)
     written["json"] = study_dir / "study.json"
-    written["json"].write_text(json.dumps(summary, indent=2, default=str))
+    write_text_atomic(written["json"], json.dumps(summary, indent=2, default=str))
     written["markdown"] = study_dir / "study.md"
     images = {key: path.name for key, path in written.items() if path.suffix == ".png"}
-    written["markdown"].write_text(study_markdown(summary, images))
+    write_text_atomic(written["markdown"], study_markdown(summary, images))
     return written

@@ -34,6 +34,9 @@ def add_search_arguments(parser: argparse.ArgumentParser, space_flag: str = "--s
     parser.add_argument("--max-failures", type=int, default=None,
                         help="Stop once the study holds this many failed trials (default: max(trials, 3)).")
     parser.add_argument("--timeout", type=float, default=None, help="Seconds after which this worker starts no trial.")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads of this worker's torch (default: torch's, all cores). Several workers on "
+                             "one machine: give each cores / workers, or they slow each other down.")
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="Keep the trials' checkpoints (by default each inner run's checkpoints/ is deleted once "
                              "its score is read: the chosen values are trained again, and 3 inner runs x N trials "
@@ -47,7 +50,7 @@ def options_from(known: argparse.Namespace, **extra: object) -> TuneOptions:
     return TuneOptions(trials=known.trials, storage=known.storage, inner_folds=known.inner_folds, pruner=known.pruner,
                        prune_startup=known.prune_startup, prune_warmup=known.prune_warmup, seed=known.seed,
                        worker=known.worker, max_failures=known.max_failures, timeout=known.timeout,
-                       heartbeat=known.heartbeat, keep_checkpoints=known.keep_checkpoints, **extra)  # type: ignore[arg-type]
+                       heartbeat=known.heartbeat, keep_checkpoints=known.keep_checkpoints, threads=known.threads, **extra)  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> int:

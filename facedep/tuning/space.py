@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import inspect
 import io
 import json
@@ -36,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from facedep.tuning.atomic import write_text_atomic
 
 TYPES = ("float", "int", "categorical")
 #: Top-level sections of a training config and whether their keys can be tuned.
@@ -257,17 +260,25 @@ def _check_parse(params: Sequence[Param], base: list[str], source: str) -> None:
 
 
 def load_space(path: str | Path, config: str | None = None, overrides: Sequence[str] = ()) -> list[Param]:
-    """Read, parse and check a search-space YAML file against ``config`` + ``overrides``."""
+    """Read, parse and check a search-space YAML file against ``config`` + ``overrides`` (checked once per
+    space text, config text and overrides: a nested CV loads it for every outer fold)."""
     path = Path(path)
     if not path.is_file():
         raise SpaceError(f"search space {path} does not exist")
+    config_text = Path(config).read_text() if config and Path(config).is_file() else None
+    return list(_checked_space(str(path), path.read_text(), config, config_text, tuple(overrides)))
+
+
+@functools.lru_cache(maxsize=32)
+def _checked_space(source: str, text: str, config: str | None, config_text: str | None,
+                   overrides: tuple[str, ...]) -> tuple[Param, ...]:
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SpaceError(f"search space {path} is not valid YAML: {exc}") from None
-    params = parse_space(raw, str(path))
-    check_keys(params, config, overrides, str(path))
-    return params
+        raise SpaceError(f"search space {source} is not valid YAML: {exc}") from None
+    params = parse_space(raw, source)
+    check_keys(params, config, overrides, source)
+    return tuple(params)
 
 
 def suggest(trial: Any, params: Sequence[Param]) -> dict[str, Any]:
@@ -342,5 +353,5 @@ def write_best_config(params: Mapping[str, Any], path: Path, comment: str = "") 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = "".join(f"# {line}\n" for line in comment.splitlines()) if comment else ""
-    path.write_text(header + yaml.safe_dump(nest(params), sort_keys=False, default_flow_style=False))
+    write_text_atomic(path, header + yaml.safe_dump(nest(params), sort_keys=False, default_flow_style=False))
     return path

@@ -2,10 +2,10 @@
 
 Storage is any SQLAlchemy URL: by default an SQLite file in the study folder (embedded, several processes on
 one machine), ``postgresql+psycopg2://user:pass@host/db`` for many machines. Every worker is the same command;
-the study's trial budget (``--trials N``) counts complete, pruned, running and waiting trials, so workers stop
-together at N. Failed trials (their error in the trial's ``error`` attribute) do not count and do not stop the
+the study's trial budget (``--trials N``) counts complete, pruned and running trials, so workers stop together
+at N (queued trials, e.g. ``study.enqueue_trial``, run first and count once started). Failed trials (their error in the trial's ``error`` attribute) do not count and do not stop the
 study, up to ``max_failures``. A worker killed mid-trial leaves a RUNNING trial whose heartbeat stops; the next
-worker marks it failed after the grace period and re-queues its parameters (Optuna's RetryFailedTrialCallback).
+worker marks it failed after the grace period and re-queues its parameters (Optuna's heartbeat retry callback).
 
 Example:
     >>> url = default_storage(Path("/tmp/study-folder"))
@@ -16,10 +16,12 @@ Example:
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import optuna
 from optuna.storages import RDBStorage, RetryFailedTrialCallback
 
@@ -29,9 +31,11 @@ except ImportError:  # optuna < 4.9
     RetryHeartbeatStaleTrialCallback = None  # type: ignore[assignment,misc]
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-#: States that use up the trial budget (failed trials are retried / recorded, not counted).
-BUDGET_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+#: States that use up the trial budget (failed trials are retried / recorded, not counted; queued (WAITING) trials
+#: count once a worker starts them).
+BUDGET_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 PRUNERS = ("median", "hyperband", "none")
 
 
@@ -47,8 +51,15 @@ def make_storage(url: str, heartbeat_interval: int = 60, grace_period: int | Non
     retry: dict = ({"heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=1)}
                    if RetryHeartbeatStaleTrialCallback is not None  # optuna >= 4.9
                    else {"failed_trial_callback": RetryFailedTrialCallback(max_retry=1)})
-    return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
-                      grace_period=grace_period or 3 * heartbeat_interval, **retry)
+    for attempt in range(5):  # workers starting together on a fresh storage race to create its tables:
+        try:                  # "table ... already exists" / duplicate key: the loser retries and finds them
+            return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
+                              grace_period=grace_period or 3 * heartbeat_interval, **retry)
+        except (OperationalError, IntegrityError, ProgrammingError):
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def make_pruner(kind: str, startup_trials: int = 2, warmup_epochs: int = 1) -> optuna.pruners.BasePruner:
@@ -72,8 +83,18 @@ def worker_index(explicit: int | None = None) -> int:
     return 0
 
 
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler seed of trial ``number``: independent streams for every (seed, trial) pair (``seed + number``
+    would give worker ``seed + 1`` the draws of trial ``number + 1``).
+
+    >>> trial_seed(0, 1) != trial_seed(1, 0)
+    True
+    """
+    return int(np.random.SeedSequence([int(seed), int(number)]).generate_state(1)[0])
+
+
 class TrialSeededTPE(optuna.samplers.BaseSampler):
-    """Optuna's TPE whose random draws for trial ``n`` are seeded with ``seed + n``.
+    """Optuna's TPE whose random draws for trial ``n`` are seeded by ``seed`` and ``n`` (:func:`trial_seed`).
 
     Trial numbers are unique across the workers of a study, so workers started together with the same seed do
     not draw the same start-up points (a plain seeded TPE would give every worker the same sequence), while a
@@ -88,7 +109,7 @@ class TrialSeededTPE(optuna.samplers.BaseSampler):
     def _for(self, trial: FrozenTrial) -> optuna.samplers.TPESampler:
         if trial.number != self._number:
             self._number = trial.number
-            self._tpe = optuna.samplers.TPESampler(seed=self.seed + trial.number, **self.tpe_options)  # type: ignore[arg-type]
+            self._tpe = optuna.samplers.TPESampler(seed=trial_seed(self.seed, trial.number), **self.tpe_options)  # type: ignore[arg-type]
         return self._tpe
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict:

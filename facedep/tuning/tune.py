@@ -47,6 +47,7 @@ class TuneOptions:
     heartbeat: int = 60
     study_dir: Path | None = None
     keep_checkpoints: bool = False
+    threads: int | None = None
 
 
 @dataclass
@@ -113,6 +114,10 @@ def _int_or_none(text: Any) -> int | None:
 def tune(config: str | None, space_path: str, overrides: list[str], options: TuneOptions,
          runner: Runner | None = None) -> TuneResult:
     """Run this worker on the study of one outer fold, then write ``best.yaml`` and the study's artefacts."""
+    if options.threads:  # several workers on one machine: each its share of the cores
+        import torch
+
+        torch.set_num_threads(int(options.threads))
     setup = prepare(config, space_path, overrides, options)
     setup.runner = runner
     setup.keep_checkpoints = options.keep_checkpoints
