@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from facedep.benchmarks import build_parser, main
 
 
@@ -57,3 +59,15 @@ def test_plain_side_reuses_one_loader(tmp_path: Path, monkeypatch) -> None:  # n
     monkeypatch.setattr(dm, "train_dataloader", lambda: made.append(1) or original())
     overhead.run_ours_and_plain(dm, "lstm", 2, overhead.torch.device("cpu"), 0)
     assert len(made) == 2  # one for Lightning, one for all three plain epochs
+
+
+@pytest.mark.slow
+def test_tuning_tiny_run_checks_both_studies(tmp_path: Path) -> None:
+    """1 worker vs 2 workers sharing one SQLite study: both studies hold every trial once, the JSON has the ratio."""
+    out = tmp_path / "tuning.json"
+    assert main(["tuning", "--trials", "2", "--epochs", "1", "--no-oversubscribed", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [row["workers"] for row in result["rows"]] == [1, 2]
+    for row in result["rows"]:
+        assert row["ok"] and row["complete"] == 2 and row["distinct_params"] == 2 and row["wall_s"] > 0
+    assert result["rows"][0]["speedup"] == 1.0 and result["rows"][1]["speedup"] > 0

@@ -2,7 +2,7 @@
 
 Example:
     >>> sorted(SUBCOMMANDS)
-    ['data', 'images', 'models', 'overhead', 'rocket']
+    ['data', 'images', 'models', 'overhead', 'rocket', 'tuning']
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "data": "facedep.benchmarks.data",
     "models": "facedep.benchmarks.models",
     "images": "facedep.benchmarks.images",
+    "tuning": "facedep.benchmarks.tuning",
 }
 """Subcommand -> module providing ``HELP``, ``add_arguments(parser)`` and ``run(args) -> dict``."""
 

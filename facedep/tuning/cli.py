@@ -26,8 +26,10 @@ def add_search_arguments(parser: argparse.ArgumentParser, space_flag: str = "--s
                         help="SQLAlchemy URL of the study storage (default: sqlite file in the study folder); "
                              "postgresql+psycopg2://user:pass@host/db to share one study between machines.")
     parser.add_argument("--pruner", choices=PRUNERS, default="median", help="Stop unpromising trials early.")
-    parser.add_argument("--prune-startup", type=int, default=2, help="Trials that are never pruned (median pruner).")
-    parser.add_argument("--prune-warmup", type=int, default=1, help="Epochs before a trial may be pruned.")
+    parser.add_argument("--prune-startup", type=int, default=4,
+                        help="Trials that complete before the median pruner compares (it needs a median to compare with).")
+    parser.add_argument("--prune-warmup", type=int, default=3,
+                        help="Epochs of the first inner fold before a trial may be pruned (early epochs say little).")
     parser.add_argument("--seed", type=int, default=0, help="Sampler seed (plus 1000 x the worker index).")
     parser.add_argument("--worker", type=int, default=None,
                         help="Worker index (sampler seed offset; default: SLURM_ARRAY_TASK_ID or 0).")

@@ -28,7 +28,9 @@ class FoldTuner:
 
     def __init__(self, config: str | None, space: str, overrides: list[str], options: TuneOptions) -> None:
         self.config, self.space, self.overrides, self.options = config, space, list(overrides), options
-        self.log_keys = [p.key for p in load_space(space, config, overrides) if p.log]  # checks the space first
+        params = load_space(space, config, overrides)  # checks the space before anything trains
+        self.log_keys = [p.key for p in params if p.log]
+        self.categorical_keys = [p.key for p in params if p.type == "categorical"]
         self.results: dict[Any, TuneResult] = {}
         self.folds: list[dict[str, Any]] = []
         self._pending: dict[str, Any] = {}
@@ -67,7 +69,7 @@ class FoldTuner:
         })
 
     def summary(self) -> dict[str, Any]:
-        return {**nested_summary(self.folds, log_keys=self.log_keys), "space": self.space,
+        return {**nested_summary(self.folds, log_keys=self.log_keys, categorical_keys=self.categorical_keys), "space": self.space,
                 "trials_per_study": self.options.trials, "inner_folds": self.options.inner_folds}
 
     def markdown(self, summary: dict[str, Any]) -> list[str]:

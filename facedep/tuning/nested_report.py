@@ -33,16 +33,18 @@ def _mean_std(values: Sequence[float]) -> dict[str, float | int | None]:
             "n": len(finite)}
 
 
-def param_spread(values: Sequence[Any], log: bool = False) -> dict[str, Any]:
+def param_spread(values: Sequence[Any], log: bool = False, categorical: bool = False) -> dict[str, Any]:
     """How one parameter's chosen values spread over the outer folds.
 
-    Numbers: mean, SD, min, max (log-scale keys also the geometric mean and the max/min ratio); anything else
-    (categories, lists): how often each value was chosen.
+    Numbers: mean, SD, min, max (log-scale keys also the geometric mean and the max/min ratio); categories (also
+    numeric choices such as a window length) and anything else: how often each value was chosen.
 
     >>> param_spread([4, 8, 8])["mean"], param_spread(["gru", "lstm", "gru"])["counts"]
     (6.666666666666667, {'gru': 2, 'lstm': 1})
+    >>> param_spread([64, 128, 64], categorical=True)["counts"]
+    {'64': 2, '128': 1}
     """
-    if values and all(_number(v) for v in values):
+    if values and not categorical and all(_number(v) for v in values):
         numbers = np.asarray(values, dtype=float)
         out: dict[str, Any] = {"kind": "numeric", "values": list(values), **_mean_std(numbers.tolist()),
                                "min": float(numbers.min()), "max": float(numbers.max())}
@@ -50,16 +52,17 @@ def param_spread(values: Sequence[Any], log: bool = False) -> dict[str, Any]:
             out["geometric_mean"] = float(np.exp(np.log(numbers).mean()))
             out["max_over_min"] = float(numbers.max() / numbers.min())
         return out
-    labels = [v if isinstance(v, str) else json.dumps(v) for v in values]
+    labels = [v if isinstance(v, str) else json.dumps(v) for v in values]  # 64 -> "64", [a, b] -> '["a", "b"]'
     return {"kind": "categorical", "values": list(values), "counts": dict(Counter(labels).most_common())}
 
 
-def nested_summary(folds: Sequence[dict[str, Any]], log_keys: Sequence[str] = ()) -> dict[str, Any]:
+def nested_summary(folds: Sequence[dict[str, Any]], log_keys: Sequence[str] = (),
+                   categorical_keys: Sequence[str] = ()) -> dict[str, Any]:
     """``folds`` (one dict per outer fold: ``params``, ``best_inner_score``, ``outer_score``, trial counts) with
     the spread of each parameter and the optimism (inner - outer) of tuning, mean ± SD over folds."""
     keys = list(dict.fromkeys(k for f in folds for k in f.get("params", {})))
-    params = {k: param_spread([f["params"][k] for f in folds if k in f.get("params", {})], log=k in log_keys)
-              for k in keys}
+    params = {k: param_spread([f["params"][k] for f in folds if k in f.get("params", {})], log=k in log_keys,
+                              categorical=k in categorical_keys) for k in keys}
     gaps = [f["best_inner_score"] - f["outer_score"] for f in folds
             if f.get("best_inner_score") is not None and f.get("outer_score") is not None]
     return {

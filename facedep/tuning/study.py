@@ -62,7 +62,7 @@ def make_storage(url: str, heartbeat_interval: int = 60, grace_period: int | Non
     raise AssertionError("unreachable")
 
 
-def make_pruner(kind: str, startup_trials: int = 2, warmup_epochs: int = 1) -> optuna.pruners.BasePruner:
+def make_pruner(kind: str, startup_trials: int = 4, warmup_epochs: int = 3) -> optuna.pruners.BasePruner:
     """``median`` (after ``startup_trials`` trials, from epoch ``warmup_epochs``), ``hyperband`` or ``none``."""
     if kind == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup_epochs)

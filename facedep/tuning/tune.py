@@ -38,8 +38,8 @@ class TuneOptions:
     folds: int | None = None
     inner_folds: int = 3
     pruner: str = "median"
-    prune_startup: int = 2
-    prune_warmup: int = 1
+    prune_startup: int = 4
+    prune_warmup: int = 3
     seed: int = 0
     worker: int | None = None
     max_failures: int | None = None
