@@ -369,3 +369,24 @@ def test_tune_writes_best_yaml_with_list_choices_decoded(tmp_path: Path, demo_ma
                             "--data.init_args.manifest", str(demo_manifest))
     assert tuned["data"]["init_args"]["channels"] == chosen
     assert tuned["model"]["init_args"]["net"]["init_args"]["hidden_size"] == result.best_params[HIDDEN]
+
+
+@pytest.mark.parametrize("script", ["tune", "cross_validate"])
+def test_a_datamodule_without_inner_folds_is_refused_before_any_trial(script: str, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    """AU frames (the severity CSV) cannot hold out an outer fold and split the rest: refused up front, exit 2."""
+    from facedep.experiment.cross_validate import main as cv_main
+    from facedep.tuning.cli import main as tune_main
+
+    space = tmp_path / "space.yaml"
+    space.write_text("model.init_args.optimizer.init_args.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n")
+    config = str(ROOT / "configs" / "au" / "severity_mlp.yaml")
+    out = ["--run.output_dir", str(tmp_path / "runs")]
+    with pytest.raises(SystemExit) as done:
+        if script == "tune":
+            tune_main(["--config", config, "--space", str(space), "--trials", "2", *out])
+        else:
+            cv_main(["--config", config, "--seeds", "0", "--tune", str(space), "--trials", "2", *out])
+    assert done.value.code == 2
+    assert "AUFrameDataModule cannot be tuned" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     from facedep.tuning.nested import FoldTuner, TuningFailed
     from facedep.tuning.identity import StudyMismatch
     from facedep.tuning.space import SpaceError
+    from facedep.tuning.tune import TuningError
 
     search = parser.add_argument_group("nested cross-validation (tune each outer fold on its training subjects)")
     add_search_arguments(search, space_flag="--tune")
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tuning = FoldTuner(known.config, known.space, overrides, options_from(known)) if known.space else None
         cross_validate(known.config, known.folds, overrides, n_boot=known.n_boot, seeds=known.seeds, tuning=tuning)
-    except (DesignError, SpaceError, StudyMismatch) as exc:
+    except (DesignError, SpaceError, StudyMismatch, TuningError) as exc:
         parser.exit(2, f"error: {exc}\n")
     except TuningFailed as exc:
         parser.exit(1, f"error: {exc}\n")

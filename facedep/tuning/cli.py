@@ -13,7 +13,7 @@ from facedep.experiment.quiet import quiet_console
 from facedep.tuning.identity import StudyMismatch
 from facedep.tuning.space import SpaceError
 from facedep.tuning.study import PRUNERS
-from facedep.tuning.tune import TuneOptions, tune
+from facedep.tuning.tune import TuneOptions, TuningError, tune
 
 
 def add_search_arguments(parser: argparse.ArgumentParser, space_flag: str = "--space") -> None:
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = tune(known.config, known.space, overrides,
                       options_from(known, study=known.study, fold=known.fold, folds=known.folds))
-    except (SpaceError, StudyMismatch) as exc:
+    except (SpaceError, StudyMismatch, TuningError) as exc:
         parser.exit(2, f"error: {exc}\n")
     if result.best_config is None:
         sys.stderr.write(f"error: study {result.study.study_name} has no complete trial ({result.counts}); "

@@ -16,7 +16,8 @@ from typing import Any
 
 from facedep.tuning.nested_report import nested_markdown, nested_summary
 from facedep.tuning.space import as_overrides, load_space
-from facedep.tuning.tune import TuneOptions, TuneResult, tune
+from facedep.experiment.config_values import resolved_config
+from facedep.tuning.tune import TuneOptions, TuneResult, check_tunable_data, tune
 
 
 class TuningFailed(RuntimeError):
@@ -28,7 +29,8 @@ class FoldTuner:
 
     def __init__(self, config: str | None, space: str, overrides: list[str], options: TuneOptions) -> None:
         self.config, self.space, self.overrides, self.options = config, space, list(overrides), options
-        params = load_space(space, config, overrides)  # checks the space before anything trains
+        params = load_space(space, config, overrides)  # checks the space and the DataModule before anything trains
+        check_tunable_data(resolved_config(config, overrides))
         self.log_keys = [p.key for p in params if p.log]
         self.categorical_keys = [p.key for p in params if p.type == "categorical"]
         self.results: dict[Any, TuneResult] = {}

@@ -74,13 +74,34 @@ def _setting(config: str | None, overrides: list[str], key: str, default: Any) -
     return arg_value(overrides, f"--{key}", config_value(config, section, name, str(default)))
 
 
+class TuningError(ValueError):
+    """A config that cannot be tuned (its DataModule cannot hold out an outer fold and split the rest)."""
+
+
+def check_tunable_data(resolved: dict[str, Any]) -> None:
+    """The config's DataModule must support inner folds (``supports_inner_folds``), else every trial would fail."""
+    import importlib
+
+    path = str((resolved.get("data") or {}).get("class_path") or "")
+    module, _, name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise TuningError(f"cannot import the DataModule {path!r}") from None
+    if not getattr(cls, "supports_inner_folds", False):
+        raise TuningError(f"{name} cannot be tuned: it does not support inner subject folds (tuning runs on "
+                          "AU-sequence, landmark and face-image DataModules)")
+
+
 def prepare(config: str | None, space_path: str, overrides: list[str], options: TuneOptions) -> TuningSetup:
     """The trial setup of one outer fold (checks the space against the config before anything runs)."""
-    from facedep.experiment.config_values import resolved_config, resolved_data_args, tracking_tags
+    from facedep.experiment.config_values import resolved_config, tracking_tags
     from facedep.tuning.pruning import epochs_of
 
     space = load_space(space_path, config, overrides)
-    data = resolved_data_args(config, overrides)
+    resolved = resolved_config(config, overrides)
+    check_tunable_data(resolved)
+    data = dict((resolved.get("data") or {}).get("init_args") or {})
     fold = int(data.get("fold", 0)) if options.fold is None else options.fold
     num_folds = int(data.get("num_folds", 5)) if options.folds is None else options.folds
     name = str(_setting(config, overrides, "run.name", "run"))
@@ -96,7 +117,7 @@ def prepare(config: str | None, space_path: str, overrides: list[str], options: 
     tracking = {"project": str(_setting(config, overrides, "tracking.project", "facedep")),
                 "mode": str(_setting(config, overrides, "tracking.wandb", "auto")), "private": private,
                 "tags": tracking_tags(config, overrides)}
-    identity = study_identity(resolved_config(config, overrides), space, fold if split != "column" else None,
+    identity = study_identity(resolved, space, fold if split != "column" else None,
                               num_folds if split != "column" else None, options.inner_folds)
     return TuningSetup(config=config, overrides=list(overrides), space=space,
                        study_dir=options.study_dir or output_dir / study_name, study_name=study_name, fold=fold,
