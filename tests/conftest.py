@@ -54,3 +54,19 @@ def tiny_args(demo_manifest: Path, tmp_path: Path) -> list[str]:
         "--data.init_args.manifest", str(demo_manifest),
         "--run.output_dir", str(tmp_path / "runs"),
     ]
+
+
+@pytest.fixture()
+def wandb_init_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """The keyword arguments of every ``wandb.init`` call of the test (the real init still runs, offline)."""
+    import wandb
+
+    calls: list[dict] = []
+    real = wandb.init
+
+    def record(*args: object, **kwargs: object):  # noqa: ANN202
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(wandb, "init", record)
+    return calls

@@ -31,22 +31,7 @@ def test_training_console_has_no_third_party_noise(tiny_args: list[str]) -> None
         assert message not in output, message
 
 
-def _recording_wandb_init(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    """Patch ``wandb.init`` to record its keyword arguments (the real init still runs, offline)."""
-    import wandb
-
-    calls: list[dict] = []
-    real = wandb.init
-
-    def record(*args: object, **kwargs: object):  # noqa: ANN202
-        calls.append(kwargs)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(wandb, "init", record)
-    return calls
-
-
-def test_cross_validation_groups_its_runs(demo_manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cross_validation_groups_its_runs(demo_manifest: Path, tmp_path: Path, wandb_init_calls: list[dict]) -> None:
     from facedep.experiment.cross_validate import cross_validate
     from facedep.experiment.cv_tracking import summary_tables
 
@@ -54,7 +39,7 @@ def test_cross_validation_groups_its_runs(demo_manifest: Path, tmp_path: Path, m
     config["tracking"] = {"wandb": "offline", "tags": ["tiny", "grouped"]}
     config_path = tmp_path / "tagged.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    calls = _recording_wandb_init(monkeypatch)
+    calls = wandb_init_calls
     overrides = ["--data.init_args.manifest", str(demo_manifest), "--run.output_dir", str(tmp_path / "runs"),
                  "--run.name", "cvgroup14", "--trainer.max_epochs", "1", "--run.privacy", "true"]
     summary = cross_validate(str(config_path), 2, overrides, n_boot=10)

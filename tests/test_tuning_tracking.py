@@ -27,20 +27,6 @@ def _runner(args: list[str], callbacks=()) -> dict:  # noqa: ANN001
     return {"best_val_score": max(scores), "run_dir": str(run_dir)}
 
 
-def _recording_init(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    import wandb
-
-    calls: list[dict] = []
-    real = wandb.init
-
-    def record(*args: object, **kwargs: object):  # noqa: ANN202
-        calls.append(kwargs)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(wandb, "init", record)
-    return calls
-
-
 def _tune(tmp_path: Path, manifest: Path, mode: str) -> object:
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump({LR: {"type": "float", "low": 0.01, "high": 0.1, "log": True}}))
@@ -51,8 +37,8 @@ def _tune(tmp_path: Path, manifest: Path, mode: str) -> object:
 
 
 def test_each_trial_is_a_wandb_run_in_the_study_group(tmp_path: Path, demo_manifest: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = _recording_init(monkeypatch)
+                                                      wandb_init_calls: list[dict]) -> None:
+    calls = wandb_init_calls
     result = _tune(tmp_path, demo_manifest, "offline")
 
     trials = [c for c in calls if c.get("job_type") == "trial"]
@@ -74,8 +60,8 @@ def test_each_trial_is_a_wandb_run_in_the_study_group(tmp_path: Path, demo_manif
     assert b"history" in study_run
 
 
-def test_disabled_tracking_starts_no_run(tmp_path: Path, demo_manifest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = _recording_init(monkeypatch)
+def test_disabled_tracking_starts_no_run(tmp_path: Path, demo_manifest: Path, wandb_init_calls: list[dict]) -> None:
+    calls = wandb_init_calls
     result = _tune(tmp_path, demo_manifest, "disabled")
     assert calls == [] and not (tmp_path / "study" / "wandb").exists()
     assert result.best_config is not None and result.best_config.is_file()
