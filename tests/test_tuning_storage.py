@@ -218,3 +218,32 @@ def test_failing_trial_is_recorded_and_the_study_goes_on(demo_manifest: Path, tm
     assert all(t.params["model.init_args.optimizer.init_args.lr"] == 0.01 for t in complete)
     assert (study_dir / "best.yaml").is_file()
     assert "lr: 0.01" in (study_dir / "best.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_trial_leaves_a_trial_that_the_next_worker_retries(
+        demo_manifest: Path, space: Path, tmp_path: Path) -> None:
+    """SIGKILL during a trial: its heartbeat stops; the next worker fails it (stale) and runs its values again,
+    even though the dead trial still seemed to fill the budget of 1."""
+    out, study = tmp_path / "runs", "killed"
+    command = tune_command(demo_manifest, space, out, study, trials=1,
+                           extra=("--heartbeat", "1", "--trainer.max_epochs", "40"))
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=worker_env(), cwd=tmp_path)
+    inner0 = out / study / "trials" / "trial_0000" / "inner0"
+    deadline = time.monotonic() + TIMEOUT
+    while not (inner0 / "metrics.csv").exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert first.poll() is None, "the first worker ended before its first trial was under way"
+    first.kill()
+    first.wait()
+    storage = f"sqlite:///{out / study / 'study.db'}"
+    (killed,) = optuna.load_study(study_name=study, storage=storage).trials
+    assert killed.state == TrialState.RUNNING  # nobody finished it
+    time.sleep(4)  # past the grace period (3 heartbeats of 1 s)
+    done = subprocess.run(command, capture_output=True, text=True, env=worker_env(), cwd=tmp_path, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    trials = optuna.load_study(study_name=study, storage=storage).trials
+    assert trials[0].state == TrialState.FAIL  # the stale trial
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 1 and not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    assert trials[0].params in [t.params for t in complete]  # its values were queued again and ran

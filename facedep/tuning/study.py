@@ -174,6 +174,7 @@ def run_worker(
     """Run trials until the study holds ``n_trials`` (see :data:`BUDGET_STATES`), ``max_failures`` failed trials,
     or ``timeout`` seconds; returns how many trials this worker ran. Exceptions of a trial fail that trial only."""
     ran: list[int] = []
+    optuna.storages.fail_stale_trials(study)  # a killed worker's trial: failed and queued again before the budget check
     if budget_used(study) >= n_trials or len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))) >= max_failures:
         return 0
     study.optimize(
