@@ -20,6 +20,22 @@ from facedep.experiment.config_values import resolved_config
 from facedep.tuning.tune import TuneOptions, TuneResult, check_tunable_data, tune
 
 
+def selection_label(resolved: dict[str, Any]) -> str:
+    """What ``selection_score`` is for the config's model, for the report.
+
+    >>> selection_label({"model": {"init_args": {"selection_metric": "mae", "selection_level": "video"}}})
+    'selection score (-video MAE)'
+    >>> selection_label({"model": {"init_args": {"loss": "ce"}}})
+    'selection score (subject macro-F1 - 0.001 x window NLL)'
+    """
+    args = (resolved.get("model") or {}).get("init_args") or {}
+    metric = args.get("selection_metric")
+    if metric is None:
+        return "selection score (subject macro-F1 - 0.001 x window NLL)"
+    level = args.get("selection_level") or "video"
+    return f"selection score ({'-' if metric == 'mae' else ''}{level} {str(metric).upper()})"
+
+
 class TuningFailed(RuntimeError):
     """An outer fold's study ended without a complete trial: nothing to train the fold with."""
 
@@ -30,7 +46,9 @@ class FoldTuner:
     def __init__(self, config: str | None, space: str, overrides: list[str], options: TuneOptions) -> None:
         self.config, self.space, self.overrides, self.options = config, space, list(overrides), options
         params = load_space(space, config, overrides)  # checks the space and the DataModule before anything trains
-        check_tunable_data(resolved_config(config, overrides))
+        resolved = resolved_config(config, overrides)
+        check_tunable_data(resolved)
+        self.metric_label = selection_label(resolved)
         self.log_keys = [p.key for p in params if p.log]
         self.categorical_keys = [p.key for p in params if p.type == "categorical"]
         self.results: dict[Any, TuneResult] = {}
@@ -71,8 +89,10 @@ class FoldTuner:
         })
 
     def summary(self) -> dict[str, Any]:
-        return {**nested_summary(self.folds, log_keys=self.log_keys, categorical_keys=self.categorical_keys), "space": self.space,
+        """The report's ``nested`` section: per fold, spread, optimism, and how the search was set up."""
+        spread = nested_summary(self.folds, log_keys=self.log_keys, categorical_keys=self.categorical_keys)
+        return {**spread, "space": self.space, "selection": self.metric_label,
                 "trials_per_study": self.options.trials, "inner_folds": self.options.inner_folds}
 
     def markdown(self, summary: dict[str, Any]) -> list[str]:
-        return nested_markdown(summary, metric_label="selection score")
+        return nested_markdown(summary, metric_label=self.metric_label)
