@@ -152,10 +152,12 @@ def open_together(urls: list[str], workers: int = 2) -> None:
         assert len(optuna.get_all_study_summaries(url)) == 1  # one study, joined by every worker
 
 
+@pytest.mark.slow  # the start-up race (retry in make_storage); CI runs it
 def test_workers_starting_together_on_a_fresh_sqlite_storage(tmp_path: Path) -> None:
     open_together([f"sqlite:///{tmp_path / f'race{i}.db'}" for i in range(6)])
 
 
+@pytest.mark.slow  # the start-up race (retry in make_storage); CI runs it
 def test_workers_starting_together_on_a_fresh_postgresql_storage(postgres_url: str) -> None:
     from postgres_server import create_database
 
