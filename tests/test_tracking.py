@@ -54,7 +54,7 @@ def test_cross_validation_groups_its_runs(demo_manifest: Path, tmp_path: Path, w
         (run,) = (tmp_path / "runs" / "cvgroup14" / f"fold{fold}" / "wandb").glob("offline-run-*/run-*.wandb")
         assert b"cvgroup14" in run.read_bytes()
     tables = summary_tables(summary)
-    assert {"cv/metrics", "cv/trainer_metrics"} <= set(tables)
+    assert {"cv/metrics", "cv/trainer_metrics", "cv/au_importance"} <= set(tables)  # AU explanations on by default
     assert {"level", "metric", "mean", "std", "fold0", "fold1"} <= set(tables["cv/metrics"].columns)
 
 

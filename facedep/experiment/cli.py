@@ -129,6 +129,11 @@ class FacedepCLI(LightningCLI):
             "--run.log_checkpoints", type=bool, default=False,
             help="Log the best and last checkpoints as a W&B artifact when training ends.",
         )
+        parser.add_argument(
+            "--run.explain", type=bool, default=False,
+            help="After testing, explain an AU-sequence model on the test subjects: <run_dir>/explanations/ "
+                 "(permutation importance per AU, integrated gradients over time for the first test video).",
+        )
         parser.add_argument("--tracking.project", type=str, default="facedep", help="W&B project.")
         parser.add_argument("--tracking.tags", type=list[str], default=[], help="W&B tags of the run.")
         parser.add_argument(

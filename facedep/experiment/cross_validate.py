@@ -33,6 +33,8 @@ from facedep.evaluation.regression_report import regression_report
 from facedep.evaluation.regression_summary import markdown_lines, pooled_from_runs
 from facedep.evaluation.report import write_report
 from facedep.evaluation.summary import jsonable, summarize_folds
+from facedep.explanations.summary import IMAGE as AU_IMAGE
+from facedep.explanations.summary import write_cv_explanations
 from facedep.experiment.config_values import arg_value, config_value, resolved_data_args, tracking_tags  # noqa: F401 (re-exported)
 from facedep.experiment.cv_tracking import log_cv_summary
 from facedep.experiment.privacy import relative_to
@@ -96,6 +98,7 @@ def cross_validate(
     title: str | None = None,
     seeds: Sequence[int] | None = None,
     tuning: FoldTuner | None = None,
+    explain: bool = True,
 ) -> dict:
     """Train fold 0..K-1 (each fold's test subjects are held out), then summarise and write the report.
 
@@ -107,6 +110,10 @@ def cross_validate(
     With ``tuning`` (nested cross-validation, :class:`facedep.tuning.nested.FoldTuner`) each outer fold is first
     tuned on its training subjects only (inner folds; its test subjects are never loaded), then trained with the
     best parameters and tested once; the report adds the chosen parameters per fold and the optimism of tuning.
+
+    With ``explain`` every run gets ``--run.explain true`` (unless the overrides set ``--run.explain``); when every run
+    wrote explanations (AU-sequence models), ``au_importance.png`` and a "## Explanations" report section give each
+    AU's test-subject permutation importance, mean ± std over folds (:mod:`facedep.explanations.summary`).
     """
     name = arg_value(overrides, "--run.name", config_value(config, "run", "name", "run"))
     output_dir = arg_value(overrides, "--run.output_dir", config_value(config, "run", "output_dir", "runs"))
@@ -124,6 +131,8 @@ def cross_validate(
         console.rule(f"{word} {fold} ({position + 1}/{len(plan)})")
         tracking = ["--tracking.group", name, "--tracking.job_type", word]
         args = (["--config", config] if config else []) + overrides + run_args + ["--run.output_dir", output_dir] + tracking
+        if explain and not any(a.split("=")[0] == "--run.explain" for a in overrides):
+            args += ["--run.explain", "true"]
         tuned: list[str] = []
         if tuning is not None:  # nested CV: tune on this fold's training subjects (one study for a fixed split)
             tuned = tuning.tune_fold(fold, cv_dir, folds) if seeds is None else tuning.tune_fold(None, cv_dir)
@@ -148,11 +157,17 @@ def cross_validate(
     if tuning is not None:
         summary["nested"] = tuning.summary()
         extra_markdown = tuning.markdown(summary["nested"])
+    explained = write_cv_explanations(fold_metrics, cv_dir, [fold for fold, _ in plan], word)
+    if explained is not None:
+        summary["explanations"], lines = explained
+        extra_markdown = [*extra_markdown, *lines]
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["runs"] = [relative_to(m["run_dir"], cv_dir) if private else m["run_dir"] for m in fold_metrics]
     config_text = Path(config).read_text() if config else None
     paths = write_report(summary, results, class_names, cv_dir, title=title or f"Cross-validation: {name}", config_text=config_text,
                          extra_images=images, extra_markdown=extra_markdown)
+    if summary.get("explanations") and (cv_dir / AU_IMAGE).is_file():
+        paths["au_importance"] = cv_dir / AU_IMAGE  # to W&B with the other plots (report.md embeds it in its section)
     log_cv_summary(summary, paths, project, f"{name}-cv", cv_dir, wandb_mode, private, group=name,
                    tags=tracking_tags(config, overrides), word=word)
     print(format_metrics_table(summary) if summary["levels"] else format_trainer_table(summary))
@@ -201,10 +216,13 @@ def main(argv: list[str] | None = None) -> int:
 
     search = parser.add_argument_group("nested cross-validation (tune each outer fold on its training subjects)")
     add_search_arguments(search, space_flag="--tune")
+    parser.add_argument("--no-explain", action="store_true",
+                        help="Skip the per-fold AU explanations (permutation importance, integrated gradients).")
     known, overrides = parser.parse_known_args(argv)
     try:
         tuning = FoldTuner(known.config, known.space, overrides, options_from(known)) if known.space else None
-        cross_validate(known.config, known.folds, overrides, n_boot=known.n_boot, seeds=known.seeds, tuning=tuning)
+        cross_validate(known.config, known.folds, overrides, n_boot=known.n_boot, seeds=known.seeds, tuning=tuning,
+                       explain=not known.no_explain)
     except (DesignError, SpaceError, StudyMismatch, TuningError) as exc:
         parser.exit(2, f"error: {exc}\n")
     except TuningFailed as exc:

@@ -50,6 +50,8 @@ def summary_tables(summary: dict[str, Any], word: str = "fold") -> dict[str, pd.
         tables["cv/regression_pooled"] = regression_pooled_frame(regression["pooled"])
     if summary.get("nested"):
         tables["cv/nested"] = nested_frame(summary["nested"])
+    if (summary.get("explanations") or {}).get("channels"):
+        tables["cv/au_importance"] = pd.DataFrame(summary["explanations"]["channels"])
     return tables
 
 

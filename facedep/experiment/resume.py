@@ -2,7 +2,7 @@
 
 A resume needs ``<run>/checkpoints/last.ckpt`` and ``<run>/config.yaml``, and the newly resolved
 config must equal the saved one except for keys that do not change what is trained
-(:data:`RESUMABLE_KEYS`): where the run lives, whether to test afterwards, tracking (W&B mode,
+(:data:`RESUMABLE_KEYS`): where the run lives, whether to test (and explain) afterwards, tracking (W&B mode,
 group, tags, checkpoint artifacts), how long to train (raise ``trainer.max_epochs`` to continue),
 progress/summary/log display, and loader workers, pinned memory and the parse cache. Everything else (model, optimizer, data, seed, precision,
 devices, callbacks, ...) is refused with the keys and their old -> new values: start a new run
@@ -25,6 +25,7 @@ RESUMABLE_KEYS: tuple[str, ...] = (
     "run.output_dir",
     "run.name",
     "run.log_checkpoints",
+    "run.explain",
     "tracking.*",
     "trainer.max_epochs",
     "trainer.max_steps",

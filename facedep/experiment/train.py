@@ -23,6 +23,7 @@ from rich.table import Table
 from datamodules.output_folder import OutputFolderError
 from facedep.experiment.cli import MONITOR, FacedepCLI
 from facedep.evaluation.predictions import write_level_predictions
+from facedep.explanations.run import Unsupported, explain_run
 from facedep.experiment.privacy import RunPrivacy
 from facedep.experiment.quiet import quiet_console
 from facedep.experiment.resume import ResumeError, last_checkpoint
@@ -87,6 +88,8 @@ def run_training(args: list[str] | None = None, callbacks: Sequence[Callback] = 
         result["confusion_matrices"] = {
             level: m.tolist() for level, m in getattr(model, "confusion_matrices", {}).get("test", {}).items()
         }
+        if cli.config["run"].get("explain") and trainer.is_global_zero:
+            _explain(model, datamodule, run_dir, result, cli.privacy)
     result["class_names"] = list(getattr(model, "class_names", []))
     if hasattr(model, "target_scale"):  # a regressor: the target's scale (mean baseline, range, threshold) or None
         result["target"] = model.target_scale.as_dict() if model.target_scale is not None else None
@@ -98,6 +101,18 @@ def run_training(args: list[str] | None = None, callbacks: Sequence[Callback] = 
         _log_checkpoints(trainer, checkpoint, result)
     _finish_trackers(trainer)
     return result
+
+
+def _explain(model, datamodule, run_dir: Path, result: dict, privacy: RunPrivacy | None) -> None:  # noqa: ANN001
+    """``run.explain``: ``result["explanations"]`` (paths under ``<run_dir>/explanations``); an unsupported model or
+    data set, or a failure, is a one-line console note: explanations never break a run."""
+    try:
+        result["explanations"] = explain_run(model, datamodule, run_dir / "explanations",
+                                             pseudonym=privacy.pseudonym if privacy is not None else None)
+    except Unsupported as exc:
+        console.print(f"[yellow]explanations skipped: {exc}[/]")
+    except Exception as exc:  # noqa: BLE001 (the run's metrics matter more than its explanations)
+        console.print(f"[red]explanations failed: {type(exc).__name__}: {exc}[/]")
 
 
 @rank_zero_only
