@@ -146,6 +146,7 @@ class SubjectDataModule(pl.LightningDataModule):
         self.split, self.fold, self.num_folds = split, fold, num_folds
         self.val_fraction = resolve_val_fraction(val_fraction, val_folds, num_folds)
         self.inner_fold, self.inner_folds = check_inner_fold(inner_fold, inner_folds, type(self))
+        self.outer_test_excluded = 0  # outer test subjects left out of an inner-fold run (set by _inner_parts)
         self.standardize = standardize
         self.batch_size, self.num_workers = batch_size, num_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
@@ -275,7 +276,7 @@ class SubjectDataModule(pl.LightningDataModule):
             summary.update(fold=self.fold, num_folds=self.num_folds, val_fraction=self.val_fraction, seed=self.seed)
         if self.inner_fold is not None:
             summary.update(inner_fold=self.inner_fold, inner_folds=self.inner_folds,
-                           outer_test_excluded=getattr(self, "outer_test_excluded", 0))
+                           outer_test_excluded=self.outer_test_excluded)
         return summary
 
     def index_videos(self) -> tuple[pd.DataFrame, dict[str, list[str]]]:

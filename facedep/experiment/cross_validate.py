@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="Fixed split (split: column) only: train once per seed and report mean ± std over seeds.")
     parser.add_argument("--n-boot", type=int, default=1000, help="Bootstrap resamples for the subject-level CIs.")
-    from facedep.tuning.cli import add_search_arguments, options_from  # the tuning package imports this module
+    from facedep.tuning.cli import add_search_arguments, options_from  # here: importing this module needs no optuna
     from facedep.tuning.nested import FoldTuner, TuningFailed
     from facedep.tuning.identity import StudyMismatch
     from facedep.tuning.space import SpaceError

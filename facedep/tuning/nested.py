@@ -53,7 +53,7 @@ class FoldTuner:
         self.categorical_keys = [p.key for p in params if p.type == "categorical"]
         self.results: dict[Any, TuneResult] = {}
         self.folds: list[dict[str, Any]] = []
-        self._pending: dict[str, Any] = {}
+        self._pending: TuneResult | None = None  # the study of the fold being trained (record_outer reads it)
 
     def tune_fold(self, fold: int | None, cv_dir: Path, num_folds: int | None = None) -> list[str]:
         """Tune outer fold ``fold`` of ``num_folds`` (None: the fixed split, tuned once) and return its best values
@@ -72,12 +72,14 @@ class FoldTuner:
         if result.best_params is None:
             raise TuningFailed(f"study {result.study.study_name} has no complete trial ({result.counts}); "
                                f"see {result.study_dir / 'study.md'}")
-        self._pending = {"result": result}
+        self._pending = result
         return as_overrides(result.best_params)
 
     def record_outer(self, fold: int, metrics: dict) -> None:
         """The outer test score of the fold just trained (``test/selection_score``, same formula as the inner one)."""
-        result: TuneResult = self._pending.pop("result")
+        result, self._pending = self._pending, None
+        if result is None:
+            raise RuntimeError("record_outer without tune_fold")
         outer = (metrics.get("test") or {}).get("test/selection_score")
         counts = result.counts
         self.folds.append({

@@ -12,7 +12,7 @@ import json
 import math
 import shutil
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,8 +110,3 @@ def make_objective(setup: TuningSetup) -> Callable[[optuna.Trial], float]:
             tracker.finish(record, sorted(trial_dir.glob("inner*/metrics.csv")))
 
     return objective
-
-
-def trial_params(trials: Sequence[optuna.trial.FrozenTrial]) -> list[dict[str, Any]]:
-    """The parameters of each trial (``{key: value}``), for audits and tests."""
-    return [dict(t.params) for t in trials]

@@ -66,14 +66,6 @@ class TuneResult:
     artefacts: dict[str, Path] = field(default_factory=dict)
 
 
-def _setting(config: str | None, overrides: list[str], key: str, default: Any) -> Any:
-    """A run/tracking/data setting from the overrides, else the config file, else ``default``."""
-    from facedep.experiment.config_values import arg_value, config_value
-
-    section, _, name = key.rpartition(".")
-    return arg_value(overrides, f"--{key}", config_value(config, section, name, str(default)))
-
-
 class TuningError(ValueError):
     """A config that cannot be tuned (its DataModule cannot hold out an outer fold and split the rest)."""
 
@@ -95,41 +87,32 @@ def check_tunable_data(resolved: dict[str, Any]) -> None:
 
 def prepare(config: str | None, space_path: str, overrides: list[str], options: TuneOptions) -> TuningSetup:
     """The trial setup of one outer fold (checks the space against the config before anything runs)."""
-    from facedep.experiment.config_values import resolved_config, tracking_tags
+    from facedep.experiment.config_values import resolved_config
     from facedep.tuning.pruning import epochs_of
 
     space = load_space(space_path, config, overrides)
-    resolved = resolved_config(config, overrides)
+    resolved = resolved_config(config, overrides)  # every config file and override, as training parses them
     check_tunable_data(resolved)
     data = dict((resolved.get("data") or {}).get("init_args") or {})
+    run, trainer, tracked = resolved.get("run") or {}, resolved.get("trainer") or {}, resolved.get("tracking") or {}
     fold = int(data.get("fold", 0)) if options.fold is None else options.fold
     num_folds = int(data.get("num_folds", 5)) if options.folds is None else options.folds
-    name = str(_setting(config, overrides, "run.name", "run"))
-    output_dir = Path(str(_setting(config, overrides, "run.output_dir", "runs")))
+    name, output_dir = str(run.get("name") or "run"), Path(str(run.get("output_dir") or "runs"))
     split = data.get("split", "kfold")
     study_name = options.study or (f"{name}-tune" if split == "column" else f"{name}-tune-fold{fold}")
-    max_epochs = epochs_of({"max_epochs": _int_or_none(_setting(config, overrides, "trainer.max_epochs", ""))})
+    max_epochs = epochs_of(trainer)
     tuned_epochs = [p for p in space if p.key == "trainer.max_epochs"]
     if tuned_epochs:  # the pruner's step stride between inner folds must exceed every trial's epochs
         top = tuned_epochs[0].high if tuned_epochs[0].type == "int" else max(int(c) for c in tuned_epochs[0].choices)
-        max_epochs = max(max_epochs if max_epochs != 1000 else 0, int(top))
-    private = str(_setting(config, overrides, "run.privacy", "false")).lower() in ("true", "1", "yes")
-    tracking = {"project": str(_setting(config, overrides, "tracking.project", "facedep")),
-                "mode": str(_setting(config, overrides, "tracking.wandb", "auto")), "private": private,
-                "tags": tracking_tags(config, overrides)}
+        max_epochs = max(epochs_of(trainer, default=0), int(top))
+    tracking = {"project": str(tracked.get("project") or "facedep"), "mode": str(tracked.get("wandb") or "auto"),
+                "private": bool(run.get("privacy")), "tags": [str(t) for t in (tracked.get("tags") or [])]}
     identity = study_identity(resolved, space, fold if split != "column" else None,
                               num_folds if split != "column" else None, options.inner_folds)
     return TuningSetup(config=config, overrides=list(overrides), space=space,
                        study_dir=options.study_dir or output_dir / study_name, study_name=study_name, fold=fold,
                        num_folds=num_folds, inner_folds=options.inner_folds, max_epochs=max_epochs, tracking=tracking,
                        identity=identity)
-
-
-def _int_or_none(text: Any) -> int | None:
-    try:
-        return int(str(text))
-    except ValueError:
-        return None
 
 
 def tune(config: str | None, space_path: str, overrides: list[str], options: TuneOptions,
