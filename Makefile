@@ -6,7 +6,7 @@ DEMO_DIR ?= demo_data
 FOLDS ?= 5
 export WANDB_SILENT ?= true
 
-.PHONY: install install-dev demo demo-data demo-landmarks demo-images demo-compare demo-analysis demo-au-detector demo-atypicality demo-au-pipeline demo-severity demo-tune test test-slow test-gpu bench-gpu clean
+.PHONY: install install-dev demo demo-data demo-landmarks demo-images demo-compare demo-analysis demo-au-detector demo-atypicality demo-au-pipeline demo-severity demo-tune demo-fusion test test-slow test-gpu bench-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,15 @@ demo-au-pipeline: install
 demo-compare: install demo-data
 	$(PY) scripts/compare_models.py --config configs/demo.yaml --folds $(FOLDS) --data.init_args.manifest $(DEMO_DIR)/manifest.csv
 
+# One subject, three views: synthetic OpenFace AU CSVs, landmark .npz files and aligned face crops whose planted
+# signal is split across the views; each single view, late fusion (nested stacking) and intermediate fusion
+# (cross-view attention) under the same subject folds, with explanations (docs/fusion.md).
+demo_fusion/manifest.csv: | install
+	$(PY) scripts/make_demo_data.py --modality fusion --out demo_fusion --seed 0
+
+demo-fusion: install demo_fusion/manifest.csv
+	$(PY) scripts/compare_models.py --config configs/fusion/demo.yaml --folds $(FOLDS) --data.init_args.manifest demo_fusion/manifest.csv
+
 demo-analysis: install demo-data
 	$(PY) scripts/analyze_aus.py --manifest $(DEMO_DIR)/manifest.csv --out runs/analysis-demo
 
@@ -97,4 +106,4 @@ bench-gpu: install-dev
 	PYTHON=$(PY) bash scripts/gpu_benchmarks.sh all gpu_results
 
 clean:
-	rm -rf runs $(DEMO_DIR) $(SEVERITY_DIR) demo_landmarks demo_faces demo_hrm demo_hrm_seq .pytest_cache
+	rm -rf runs $(DEMO_DIR) $(SEVERITY_DIR) demo_landmarks demo_faces demo_hrm demo_hrm_seq demo_fusion .pytest_cache

@@ -14,6 +14,7 @@ _LAZY = {
     "FaceImageDataModule": "datamodules.images",
     "AUDetectionDataModule": "datamodules.au_detection",
     "HRMSequenceDataModule": "datamodules.hrm_sequences",
+    "MultimodalDataModule": "datamodules.multimodal",
 }
 
 __all__ = list(_LAZY)

@@ -21,7 +21,8 @@ import json
 from pathlib import Path
 
 from facedep.experiment.cross_validate import DesignError, arg_value, check_design, config_value, cross_validate
-from facedep.evaluation.formatting import fmt_mean_std, leakage_note, level_label, runs_label
+from facedep.evaluation.formatting import fmt_ci, fmt_mean_std, fmt_value, leakage_note, level_label, runs_label
+from facedep.experiment.compare_fusion import compare_fusion, fusion_models, multimodal_views
 from facedep.experiment.quiet import quiet_console
 
 DEEP_MODELS: dict[str, list[str]] = {
@@ -50,11 +51,26 @@ def compare_models(
     n_boot: int = 1000,
     num_kernels: int = 10_000,
     seeds: list[int] | None = None,
+    inner_folds: int = 3,
 ) -> dict:
     """Cross-validate every model in ``models`` (or run each ``seeds`` times on a fixed split); returns
     ``{model: summary}`` and writes ``table.{md,json}``. The design is checked before any model trains, and so
-    is, for a score target, that every classic model has a regressor (``models=None``: the defaults)."""
+    is, for a score target, that every classic model has a regressor (``models=None``: the defaults).
+
+    A multimodal config (:class:`~datamodules.MultimodalDataModule`) compares its single views, late fusion (stacked on
+    ``inner_folds`` inner folds of each outer fold's training subjects) and intermediate fusion instead
+    (:mod:`facedep.experiment.compare_fusion`)."""
     regression = check_design(config, overrides, seeds).get("target") == "score"
+    name = arg_value(overrides, "--run.name", config_value(config, "run", "name", "run"))
+    output_dir = arg_value(overrides, "--run.output_dir", config_value(config, "run", "output_dir", "runs"))
+    root = Path(output_dir) / f"{name}-compare"
+    views = multimodal_views(config, overrides)
+    if views is not None:  # one row per view, late and intermediate fusion (facedep.experiment.compare_fusion)
+        fusion_models(views, models)  # before any model trains
+        fused = compare_fusion(config, folds, models, overrides, root, views, n_boot, inner_folds, seeds)
+        table = write_regression_table(fused, root) if regression else write_table(fused, root)
+        print(table)
+        return fused
     models = list(models or (REGRESSION_DEFAULT if regression else DEFAULT_MODELS))
     unknown = [m for m in models if m not in CLASSIC and m not in DEEP_MODELS]
     if unknown:
@@ -63,9 +79,6 @@ def compare_models(
         from facedep.baselines.regression import check_regression_models
 
         check_regression_models([m for m in models if m in CLASSIC])
-    name = arg_value(overrides, "--run.name", config_value(config, "run", "name", "run"))
-    output_dir = arg_value(overrides, "--run.output_dir", config_value(config, "run", "output_dir", "runs"))
-    root = Path(output_dir) / f"{name}-compare"
     summaries = {}
     for model in models:
         args = (REGRESSOR if regression else []) + overrides + ["--run.output_dir", str(root), "--run.name", model]
@@ -89,7 +102,8 @@ def write_table(summaries: dict[str, dict], root: Path) -> str:
     leakage warning); a model whose runs decided at tuned thresholds is marked, the thresholds in its report.
     """
     first = next(iter(summaries.values()))
-    header = ["model"] + [f"{level_label(first, level)} {metric}" for level, metric in TABLE_METRICS] + ["decision", "seconds"]
+    header = (["model"] + [f"{level_label(first, level)} {metric}" for level, metric in TABLE_METRICS]
+              + [f"pooled {level_label(first, 'subject')} macro_f1 [95% CI]", "decision", "seconds"])
     unit = "Frame-level (no subject ids)" if first.get("identity_leakage") else "Subject-level"
     design = runs_label(first)
     over = "seeds" if first.get("design") == "seeds" else "folds"
@@ -99,10 +113,14 @@ def write_table(summaries: dict[str, dict], root: Path) -> str:
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     numbers = {}
     for model, summary in summaries.items():
-        cells = [fmt_mean_std(summary["levels"][level]["metrics"].get(metric)) for level, metric in TABLE_METRICS]
+        cells = [fmt_mean_std(summary["levels"].get(level, {}).get("metrics", {}).get(metric)) for level, metric in TABLE_METRICS]
+        pooled = pooled_entry(summary, "macro_f1")
+        cells.append("n/a" if pooled is None else f"{fmt_value(pooled.get('value'))} {fmt_ci(pooled)}")
         decision = summary.get("decision", {}).get("rule", "argmax")
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {decision} | {summary.get('seconds', '')} |")
-        numbers[model] = {f"{level}/{metric}": summary["levels"][level]["metrics"].get(metric) for level, metric in TABLE_METRICS}
+        numbers[model] = {f"{level}/{metric}": summary["levels"].get(level, {}).get("metrics", {}).get(metric)
+                          for level, metric in TABLE_METRICS}
+        numbers[model]["pooled_subject/macro_f1"] = pooled
         numbers[model].update(decision=summary.get("decision"), design=summary.get("design"),
                               identity_leakage=summary.get("identity_leakage", False), unit=summary.get("unit", "subject"))
     text = "\n".join(lines) + "\n"
@@ -110,6 +128,11 @@ def write_table(summaries: dict[str, dict], root: Path) -> str:
     (root / "table.md").write_text(text)
     (root / "table.json").write_text(json.dumps(numbers, indent=2))
     return text
+
+
+def pooled_entry(summary: dict, metric: str) -> dict | None:
+    """The pooled subject-level ``metric`` with its bootstrap CI (``value``, ``ci_low``, ``ci_high``), or None."""
+    return (summary["levels"].get("subject", {}).get("pooled") or {}).get("metrics", {}).get(metric)
 
 
 REGRESSION_METRICS = ("mae", "rmse", "ccc")
@@ -167,13 +190,17 @@ def main(argv: list[str] | None = None) -> int:
                              f"for a score target {', '.join(REGRESSION_DEFAULT)}).")
     parser.add_argument("--num-kernels", type=int, default=10_000, help="ROCKET kernels / MiniRocket features.")
     parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--inner-folds", type=int, default=3,
+                        help="Multimodal configs: inner subject folds of each outer fold's training subjects on which "
+                             "the late-fusion stacker is fitted (out-of-fold scores).")
     known, overrides = parser.parse_known_args(argv)
     try:
-        compare_models(known.config, known.folds, known.models, overrides, known.n_boot, known.num_kernels, known.seeds)
+        compare_models(known.config, known.folds, known.models, overrides, known.n_boot, known.num_kernels, known.seeds,
+                       known.inner_folds)
     except DesignError as exc:
         parser.exit(2, f"error: {exc}\n")
     except ValueError as exc:  # an unknown model, or one without a regressor for a score target
-        if "choose from" not in str(exc):
+        if "choose from" not in str(exc) and "needs at least two views" not in str(exc):
             raise
         parser.exit(2, f"error: {exc}\n")
     return 0

@@ -50,9 +50,36 @@ def summary_tables(summary: dict[str, Any], word: str = "fold") -> dict[str, pd.
         tables["cv/regression_pooled"] = regression_pooled_frame(regression["pooled"])
     if summary.get("nested"):
         tables["cv/nested"] = nested_frame(summary["nested"])
-    if (summary.get("explanations") or {}).get("channels"):
-        tables["cv/au_importance"] = pd.DataFrame(summary["explanations"]["channels"])
+    tables.update(explanation_tables(summary.get("explanations") or {}))
     return tables
+
+
+def explanation_tables(explanations: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """``cv/au_importance``, ``cv/region_importance``, ``cv/view_contribution`` (mean ± std over folds, per fold) and
+    ``cv/grad_cam`` (the figure of each fold, by path: faces are not uploaded) from ``summary["explanations"]``."""
+    tables: dict[str, pd.DataFrame] = {}
+    if explanations.get("channels"):
+        tables["cv/au_importance"] = pd.DataFrame(explanations["channels"])
+    if (explanations.get("regions") or {}).get("regions"):
+        tables["cv/region_importance"] = pd.DataFrame(explanations["regions"]["regions"])
+    if (explanations.get("views") or {}).get("views"):
+        tables["cv/view_contribution"] = pd.DataFrame(explanations["views"]["views"])
+    if (explanations.get("grad_cam") or {}).get("figures"):
+        tables["cv/grad_cam"] = pd.DataFrame([{"run": run, "figure": path}
+                                              for run, path in explanations["grad_cam"]["figures"].items()])
+    return tables
+
+
+def explanation_images(explanations: dict[str, Any], out_dir: Path, paths: dict[str, Path]) -> dict[str, Path]:
+    """The CV folder's explanation figures (``au_importance.png``, ``region_importance.png``,
+    ``view_contribution.png``) that ``paths`` does not already hold, keyed by their stem."""
+    known = {Path(p).name for p in paths.values()}
+    found = {}
+    for name in explanations.get("images") or []:
+        path = Path(out_dir) / name
+        if name not in known and path.is_file():
+            found[path.stem] = path
+    return found
 
 
 def nested_frame(nested: dict[str, Any]) -> pd.DataFrame:
@@ -112,6 +139,7 @@ def log_cv_summary(
               for stat in ("mean", "std") if summary.get("nested") and summary["nested"][part].get(stat) is not None}
     run.summary.update({**flat, **regression_flat(summary), **nested})
     run.log({key: wandb.Table(dataframe=table) for key, table in summary_tables(summary, word).items()})
-    run.log({key: wandb.Image(str(path)) for key, path in paths.items() if str(path).endswith(".png")})
+    images = {**paths, **explanation_images(summary.get("explanations") or {}, out_dir, paths)}
+    run.log({key: wandb.Image(str(path)) for key, path in images.items() if str(path).endswith(".png")})
     run.save(str(paths["markdown"]), base_path=str(out_dir), policy="now")
     run.finish()

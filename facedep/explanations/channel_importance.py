@@ -24,7 +24,8 @@ import pandas as pd
 import torch
 
 from facedep.explanations.model_outputs import window_scores
-from facedep.explanations.subject_metric import subject_log_loss, subject_metric_of
+from facedep.explanations.permutation import grouped_importance, seeded_orders
+from facedep.explanations.subject_metric import subject_scorers
 
 DEFAULT_REPEATS = 5
 
@@ -47,34 +48,25 @@ def permutation_importance(predict: Callable[[torch.Tensor], torch.Tensor], metr
                            ) -> pd.DataFrame:
     """``channel, importance_mean, importance_std, baseline`` (channels in input order) for windows ``x`` ``(N, T, C)``.
 
-    ``predict(x) -> scores`` and ``metric(scores) -> float`` (higher = better); importance = baseline - permuted
-    metric. The permutation of repeat ``r`` is the same for every channel (seed ``seed + r``). Each ``extra``
+    ``predict(x) -> scores`` (window by window: the repeats of a channel are scored in one call on their
+    concatenation) and ``metric(scores) -> float`` (higher = better); importance = baseline - permuted metric. The permutation of repeat ``r`` is the same for every channel (:func:`seeded_orders`). Each ``extra``
     metric (higher = better) adds ``<name>_mean, <name>_std`` (its drop) from the same permuted predictions.
     """
     if x.ndim != 3 or x.shape[2] != len(channels):
         raise ValueError(f"windows must be (N, T, {len(channels)}), got {tuple(x.shape)}")
     scorers = {"importance": metric, **(extra or {})}
-    unpermuted = predict(x)
-    baselines = {name: f(unpermuted) for name, f in scorers.items()}
-    generator = torch.Generator().manual_seed(seed)
-    permutations = [torch.randperm(len(x), generator=generator) for _ in range(repeats)]
-    rows = []
-    for c, channel in enumerate(channels):
-        drops: dict[str, list[float]] = {name: [] for name in scorers}
-        for order in permutations:
-            permuted = x.clone()
-            permuted[:, :, c] = x[order, :, c]
-            scores = predict(permuted)
-            for name, f in scorers.items():
-                drops[name].append(baselines[name] - f(scores))
-        row: dict[str, object] = {"channel": channel}
-        for name, values in drops.items():
-            row[f"{name}_mean"] = float(np.mean(values))
-            row[f"{name}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-            if name == "importance":
-                row["baseline"] = baselines[name]
-        rows.append(row)
-    return pd.DataFrame(rows)
+    def predict_many(permuted: list[torch.Tensor]) -> list[torch.Tensor]:  # a channel's repeats in one pass
+        return list(predict(torch.cat(permuted)).split(len(x)))
+
+    return grouped_importance(predict, scorers, x, list(channels), permute_channel, seeded_orders(len(x), repeats, seed),
+                              label="channel", predict_many=predict_many)
+
+
+def permute_channel(x: torch.Tensor, c: int, order: torch.Tensor) -> torch.Tensor:
+    """``x`` ``(N, T, C)`` with channel ``c``'s whole time series taken from window ``order[i]`` in window ``i``."""
+    permuted = x.clone()
+    permuted[:, :, c] = x[order, :, c]
+    return permuted
 
 
 @dataclass
@@ -100,17 +92,12 @@ def channel_importance(model: torch.nn.Module, arrays: dict[str, np.ndarray], ch
     """
     x = torch.as_tensor(np.asarray(arrays["x"], dtype=np.float32))
     y, video, subject = (torch.as_tensor(np.asarray(arrays[k])) for k in ("y", "video", "subject"))
-    metric = subject_metric_of(model)
-    sign = 1.0 if metric.higher_is_better else -1.0
-
-    def score(scores: torch.Tensor) -> float:
-        return sign * metric(scores, y, video, subject)
-
-    extra = {} if not metric.higher_is_better else {
-        "log_loss_increase": lambda scores: -subject_log_loss(scores, y, video, subject)}
-    table = permutation_importance(lambda xb: window_scores(model, xb, batch_size), score, x, channels, repeats, seed,
-                                   extra)
-    table["baseline"] = sign * table["baseline"]  # the metric itself (MAE positive)
+    metric, scorers = subject_scorers(model, y, video, subject)
+    extra = {k: v for k, v in scorers.items() if k != "importance"}
+    table = permutation_importance(lambda xb: window_scores(model, xb, batch_size), scorers["importance"], x, channels,
+                                   repeats, seed, extra)
+    if not metric.higher_is_better:
+        table["baseline"] = -table["baseline"]  # the metric itself (MAE positive)
     subjects = sorted(int(s) for s in np.unique(subject.numpy()))
     return ChannelImportance(table, method_text(metric.name, repeats, len(x), len(subjects)), metric.name, subjects)
 

@@ -1,4 +1,5 @@
-"""Explanation figures (pyplot-free, Agg): channel importance bars with error bars, attribution over time.
+"""Explanation figures (pyplot-free, Agg): importance bars with error bars (AU channels, landmark regions, views),
+attribution over time, heat-map overlays on faces.
 
 Example:
     >>> table = pd.DataFrame({"channel": ["AU04_r", "AU12_r"], "mean": [0.3, 0.1], "std": [0.05, 0.02]})
@@ -23,21 +24,22 @@ Panel = tuple[str, str, str]
 
 def plot_channel_importance(table: pd.DataFrame, path: Path, title: str = "AU importance",
                             spread: str = "std over folds",
-                            panels: Sequence[Panel] = (("mean", "std", "drop in subject macro-F1 when permuted"),)
-                            ) -> Path:
-    """Horizontal bars per ``channel`` (ordered by the first panel's mean, largest on top) with std error bars;
-    one panel per ``(mean, std, label)`` (e.g. macro-F1 drop beside log-loss increase)."""
+                            panels: Sequence[Panel] = (("mean", "std", "drop in subject macro-F1 when permuted"),),
+                            label: str = "channel") -> Path:
+    """Horizontal bars per ``label`` value (``channel``, ``region``, ``view``; ordered by the first panel's mean,
+    largest on top) with std error bars (a missing std column: none); one panel per ``(mean, std, axis label)``
+    (e.g. macro-F1 drop beside log-loss increase)."""
     ordered = table.sort_values([p[0] for p in panels], ascending=True)
     fig = new_figure((4.0 + 3.0 * len(panels), 1.2 + 0.28 * len(ordered)))
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
     positions = np.arange(len(ordered))
-    for ax, (mean, std, label) in zip(axes, panels):
+    for ax, (mean, std, axis_label) in zip(axes, panels):
         values = ordered[mean].to_numpy(dtype=float)
-        ax.barh(positions, values, xerr=ordered[std].fillna(0.0).to_numpy(dtype=float),
-                color=["tab:red" if v > 0 else "tab:gray" for v in values], capsize=3)
+        errors = ordered[std].fillna(0.0).to_numpy(dtype=float) if std in ordered else None
+        ax.barh(positions, values, xerr=errors, color=["tab:red" if v > 0 else "tab:gray" for v in values], capsize=3)
         ax.axvline(0.0, color="black", linewidth=0.8)
-        ax.set_xlabel(label)
-    axes[0].set_yticks(positions, [str(c) for c in ordered["channel"]])
+        ax.set_xlabel(axis_label)
+    axes[0].set_yticks(positions, [str(c) for c in ordered[label]])
     fig.suptitle(f"{title} (error bars: {spread})")
     fig.savefig(path, dpi=120)
     return path
@@ -60,5 +62,26 @@ def plot_temporal_attribution(values: np.ndarray, channels: list[str], path: Pat
     ax.set_yticks(range(len(channels)), channels)
     ax.set_xlabel("frame" if fps is None else "seconds")
     ax.set_title(title or "Integrated gradients over time")
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def plot_face_maps(images: np.ndarray, maps: np.ndarray, titles: Sequence[str], path: Path, title: str = "",
+                   columns: int = 4) -> Path:
+    """Faces ``(n, H, W, 3)`` uint8 with heat maps ``(n, H, W)`` in [0, 1] over them (jet, half transparent),
+    ``columns`` per row, one title per face."""
+    n = len(images)
+    rows = max(1, int(np.ceil(n / columns)))
+    cols = min(columns, max(n, 1))
+    fig = new_figure((2.4 * cols, 2.6 * rows + 0.4))
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, image, heat, label in zip(axes, images, maps, titles):
+        ax.imshow(image)
+        ax.imshow(heat, cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0, interpolation="bilinear")
+        ax.set_title(label, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=120)
     return path

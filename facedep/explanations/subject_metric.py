@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -73,3 +74,28 @@ def subject_metric_of(model: object) -> SubjectMetric:
         return SubjectMetric("subject_mae", higher_is_better=False)
     return SubjectMetric("subject_macro_f1", higher_is_better=True, num_classes=int(model.num_classes),
                          threshold=decision_threshold_of(model))
+
+
+Scorer = Callable[[torch.Tensor], float]
+"""Window scores -> a number where higher is better (a metric, or a loss with its sign flipped)."""
+
+
+def subject_scorers(model: object, y: torch.Tensor, video: torch.Tensor, subject: torch.Tensor
+                    ) -> tuple[SubjectMetric, dict[str, Scorer]]:
+    """The metric and the scorers that importances are drops of, on fixed windows ``y, video, subject``.
+
+    ``{"importance": metric}`` (subject macro-F1 of a classifier, or minus the subject MAE of a regressor) and, for a
+    classifier, ``"log_loss_increase"``: minus the subject log-loss (its drop = the log-loss increase).
+
+    >>> from lightning_modules import SequenceClassifier
+    >>> metric, scorers = subject_scorers(SequenceClassifier(in_channels=2), torch.tensor([0, 1]), torch.tensor([0, 1]),
+    ...                                   torch.tensor([0, 1]))
+    >>> metric.name, sorted(scorers)
+    ('subject_macro_f1', ['importance', 'log_loss_increase'])
+    """
+    metric = subject_metric_of(model)
+    sign = 1.0 if metric.higher_is_better else -1.0
+    scorers: dict[str, Scorer] = {"importance": lambda scores: sign * metric(scores, y, video, subject)}
+    if metric.higher_is_better:
+        scorers["log_loss_increase"] = lambda scores: -subject_log_loss(scores, y, video, subject)
+    return metric, scorers

@@ -1,7 +1,9 @@
-"""AU importance over cross-validation folds: mean ± std of each fold's test-subject permutation importance.
+"""Explanations over cross-validation folds: the report's ``## Explanations`` section (:func:`write_cv_explanations`).
 
-Each fold's importance comes from its own test subjects only (``--run.explain true``), so the spread over folds
-says how stable the ranking is across disjoint test sets.
+AU importance (here): mean ± std of each fold's test-subject permutation importance; landmark regions, fusion views
+and face-image figures: :mod:`facedep.explanations.summary_views`. Each fold's importance comes from its own test
+subjects only (``--run.explain true``), so the spread over folds says how stable the ranking is across disjoint test
+sets.
 
 Example:
     >>> summary = importance_over_folds(fold_metrics, [0, 1, 2])  # doctest: +SKIP
@@ -18,37 +20,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facedep.explanations.channel_importance import ranked
+from facedep.explanations.fold_tables import has_fold_tables, table_over_folds
 from facedep.explanations.plots import plot_channel_importance
+from facedep.explanations.summary_views import grad_cam_part, region_part, view_part
 
 IMAGE = "au_importance.png"
 
 
 def has_explanations(fold_metrics: Sequence[dict[str, Any]]) -> bool:
     """Every fold's ``metrics["explanations"]`` names a channel-importance CSV that exists."""
-    return bool(fold_metrics) and all(
-        Path(str((m.get("explanations") or {}).get("channel_importance", ""))).is_file() for m in fold_metrics)
-
-
-def _spread(values: pd.DataFrame) -> pd.Series:
-    return values.std(axis=1, ddof=1) if values.shape[1] > 1 else pd.Series(0.0, index=values.index)
+    return has_fold_tables(fold_metrics, "channel_importance")
 
 
 def importance_over_folds(fold_metrics: Sequence[dict[str, Any]], folds: Sequence[int] | None = None,
                           word: str = "fold") -> pd.DataFrame:
     """``channel, mean, std, <word><k>...`` (and ``log_loss_mean, log_loss_std`` for classifiers), most important first
     (:func:`~facedep.explanations.channel_importance.ranked`: by mean, ties by the log-loss increase)."""
-    folds = list(folds) if folds is not None else list(range(len(fold_metrics)))
-    tables = [pd.read_csv(m["explanations"]["channel_importance"]).set_index("channel") for m in fold_metrics]
-    channels = list(tables[0].index)
-    per_fold = pd.DataFrame({f"{word}{k}": t.reindex(channels)["importance_mean"] for k, t in zip(folds, tables)})
-    out = pd.DataFrame({"channel": channels, "mean": per_fold.mean(axis=1).to_numpy(),
-                        "std": _spread(per_fold).to_numpy()})
-    if all("log_loss_increase_mean" in t for t in tables):
-        loss = pd.DataFrame({k: t.reindex(channels)["log_loss_increase_mean"] for k, t in zip(folds, tables)})
-        out["log_loss_mean"], out["log_loss_std"] = loss.mean(axis=1).to_numpy(), _spread(loss).to_numpy()
-    out = pd.concat([out, per_fold.reset_index(drop=True)], axis=1)
-    return ranked(out, mean="mean", companion="log_loss_mean")
+    return table_over_folds(fold_metrics, "channel_importance", "channel", folds, word)
 
 
 def cv_method(table: pd.DataFrame, word: str = "fold") -> str:
@@ -94,16 +82,48 @@ def importance_summary(table: pd.DataFrame, method: str, image: Path) -> dict[st
     return {"method": method, "image": Path(image).name, "channels": records}
 
 
+def au_part(fold_metrics: Sequence[dict[str, Any]], cv_dir: Path, folds: Sequence[int] | None = None,
+            word: str = "fold") -> tuple[dict[str, Any], list[str]] | None:
+    """``au_importance.png/.csv`` over folds (every fold wrote ``channel_importance``): the entry and its report lines
+    (``### AU channels`` and the table), else None."""
+    if not has_explanations(fold_metrics):
+        return None
+    table = importance_over_folds(fold_metrics, folds, word)
+    table.to_csv(Path(cv_dir) / "au_importance.csv", index=False)
+    image = write_importance_figure(table, cv_dir, word)
+    method = cv_method(table, word)
+    lines = explanation_markdown(table, method, image.name, word=word)
+    return importance_summary(table, method, image), ["### AU channels", *lines[1:]]
+
+
 def write_cv_explanations(fold_metrics: Sequence[dict[str, Any]], cv_dir: Path, folds: Sequence[int] | None = None,
                           word: str = "fold") -> tuple[dict[str, Any], list[str]] | None:
-    """When every fold has explanations: write ``au_importance.png`` (and ``au_importance.csv``) into ``cv_dir`` and
-    return ``(summary["explanations"], report lines)``; None otherwise (nothing written)."""
-    if not has_explanations(fold_metrics):
+    """The report's ``## Explanations`` from what every fold wrote: AU channels (``au_importance.png/.csv``), landmark
+    regions (``region_importance.png/.csv``), views of a fusion model (``view_contribution.png/.csv``), and the face
+    images' Grad-CAM figures of each fold (listed by path). Returns ``(summary["explanations"], report lines)``, or
+    None when no fold explained anything (nothing written).
+
+    ``summary["explanations"]``: the AU part at the top level (``method``, ``image``, ``channels``), ``regions``,
+    ``views``, ``grad_cam`` entries, and ``images``: the figures written into ``cv_dir``.
+    """
+    if not fold_metrics or not any(m.get("explanations") for m in fold_metrics):
         return None
     cv_dir = Path(cv_dir)
     cv_dir.mkdir(parents=True, exist_ok=True)
-    table = importance_over_folds(fold_metrics, folds, word)
-    table.to_csv(cv_dir / "au_importance.csv", index=False)
-    image = write_importance_figure(table, cv_dir, word)
-    method = cv_method(table, word)
-    return importance_summary(table, method, image), explanation_markdown(table, method, image.name, word=word)
+    folds = list(folds) if folds is not None else list(range(len(fold_metrics)))
+    summary: dict[str, Any] = {}
+    lines: list[str] = []
+    au = au_part(fold_metrics, cv_dir, folds, word)
+    if au is not None:
+        summary.update(au[0])
+        lines += au[1]
+    for key, part in (("regions", region_part), ("views", view_part), ("grad_cam", grad_cam_part)):
+        found = part(fold_metrics, cv_dir, folds, word)
+        if found is not None:
+            summary[key] = found[0]
+            lines += found[1]
+    if not lines:
+        return None
+    summary["images"] = [entry["image"] for entry in (summary, summary.get("regions"), summary.get("views"))
+                         if entry and entry.get("image")]
+    return summary, ["## Explanations", "", *lines]

@@ -17,6 +17,10 @@ OpenFace CSV) is windowed exactly as the DataModule evaluates, window scores are
 frames and the same ``predictions.csv``/``timeline.png`` are written, plus the video-level score
 (no webcam: windows need the whole clip). Clip models on face images and AU checkpoints are
 refused with a message (AU-sequence classifiers: ``scripts/video_to_depression.py``).
+
+``--explain`` adds ``<out>/explanations/`` (:mod:`facedep.inference.explain_predict`): Grad-CAM overlays on a few
+frames (per-image models; a hybrid net's own attention map), or region occlusion of the video's landmark windows
+(landmark models: the change of the video score when a face region is frozen; no label involved).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facedep.inference import predict_landmarks
+from facedep.inference import explain_predict, predict_landmarks
 from facedep.inference.common import IMAGE_EXTENSIONS, CheckpointFile, PredictError, read_checkpoint
 from facedep.inference.faces import DEFAULT_MIN_FACE_SCORE, FramePredictor, make_detector, predict_frames
 from facedep.inference.frames import image_frames, list_images, open_capture, video_frames
@@ -55,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-face-score", type=float, default=None,
                         help=f"face detector threshold (default {DEFAULT_MIN_FACE_SCORE}: BlazeFace gives up to ~0.6 to "
                              "non-faces in real videos; landmark checkpoints: 0.5, as scripts/extract_landmarks.py)")
+    parser.add_argument("--explain", action="store_true",
+                        help="also write <out>/explanations/: Grad-CAM overlays on up to 8 frames with a face (image "
+                             "models), or the change of the video score when each face region is frozen (landmark "
+                             "models); AU-sequence checkpoints are not scored here (scripts/video_to_depression.py)")
     return parser
 
 
@@ -116,7 +124,13 @@ def run(args: argparse.Namespace) -> int:
         for row, value in zip(rows, smoothed):
             row.smoothed_score = float(value)
     elapsed = time.perf_counter() - start
-    return finish(rows, args, loaded, source, elapsed)
+    code = finish(rows, args, loaded, source, elapsed)
+    if args.explain:
+        image = path.suffix.lower() in IMAGE_EXTENSIONS
+        kind = "webcam" if webcam else "folder" if path.is_dir() else "image" if image else "video"
+        out = Path(args.out) if args.out else default_out(source)
+        explain_predict.announce(lambda: explain_predict.explain_image_rows(loaded, rows, source, kind, out))
+    return code
 
 
 def finish(rows: list[Row], args: argparse.Namespace, loaded: LoadedModel, source: str, elapsed: float) -> int:

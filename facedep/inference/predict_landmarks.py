@@ -30,6 +30,9 @@ the image path (centred NaN-aware moving average, ``--smooth``). The video-level
 of the window probabilities (as ``lightning_modules/aggregation.py`` aggregates a video in test),
 decided with ``decision_threshold`` (binary) or by the largest mean probability.
 
+``--explain`` adds ``<out>/explanations/region_occlusion.csv`` / ``.png``: the change of the video score when each
+face region is frozen at its mean position over the video (:mod:`facedep.inference.explain_predict`).
+
 Options of ``predict.py`` that apply: ``--smooth``, ``--batch-size`` (windows per model call),
 ``--device``, ``--stride`` and ``--min-face-score`` (video extraction), ``--max-frames`` (keeps the
 first frames of the sequence, after extraction); ``--margin`` and ``--headless`` do not.
@@ -449,7 +452,21 @@ def run(args: argparse.Namespace, checkpoint: CheckpointFile | None = None) -> i
                   title=f"{Path(source).name} (video score {result.score:.2f})" if len(result.window_probs) else
                   Path(source).name)
     print_summary(result, loaded, source, out, kind, elapsed)
+    if getattr(args, "explain", False):
+        explain_video(loaded, seq, out, args.batch_size, source)
     return 0
+
+
+def explain_video(loaded: LoadedLandmarkModel, seq: LandmarkSequence, out: Path, batch_size: int = 16,
+                  source: str = "") -> list[Path]:
+    """``--explain``: region occlusion of the video's evaluation windows into ``<out>/explanations/``
+    (:func:`facedep.inference.explain_predict.explain_landmark_windows`); a one-line note when there is nothing to
+    explain (no window, a landmark set without face regions). Returns the files written."""
+    from facedep.inference.explain_predict import announce, explain_landmark_windows
+
+    return announce(lambda: explain_landmark_windows(window_dataset(seq, loaded.datamodule),
+                                                     lambda windows: score_windows(loaded, windows, batch_size),
+                                                     loaded.class_names, loaded.binary, out, source))
 
 
 def print_summary(result: LandmarkPrediction, loaded: LoadedLandmarkModel, source: str, out: Path, kind: str,
