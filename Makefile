@@ -87,7 +87,7 @@ demo_fusion/manifest.csv: | install
 	$(PY) scripts/make_demo_data.py --modality fusion --out demo_fusion --seed 0
 
 demo-fusion: install demo_fusion/manifest.csv
-	$(PY) scripts/compare_models.py --config configs/fusion/demo.yaml --folds $(FOLDS) --data.init_args.manifest demo_fusion/manifest.csv
+	$(PY) scripts/compare_models.py --config configs/fusion/demo.yaml --folds $(FOLDS) --inner-folds 2 --data.init_args.manifest demo_fusion/manifest.csv
 
 demo-analysis: install demo-data
 	$(PY) scripts/analyze_aus.py --manifest $(DEMO_DIR)/manifest.csv --out runs/analysis-demo

@@ -11,7 +11,7 @@ from datamodules.synthetic.openface_demo import generate_openface_demo, summariz
 from datamodules.synthetic.subjects import SEVERITY_MODES
 
 _DEFAULTS: dict[str, int | float] = {"subjects": 60, "min_frames": 300, "max_frames": 600, "effect_size": 1.0}
-_FUSION_DEFAULTS: dict[str, int | float] = {"subjects": 48, "min_frames": 160, "max_frames": 240, "effect_size": 1.5}
+_FUSION_DEFAULTS: dict[str, int | float] = {"subjects": 96, "min_frames": 96, "max_frames": 128, "effect_size": 3.0}
 """``--modality fusion`` has its own defaults (a demo that trains in minutes); the others share ``_DEFAULTS``."""
 
 
@@ -27,14 +27,14 @@ def main(argv: list[str] | None = None) -> int:
                         "--max-frames frames at --fps per video); fusion: per video an OpenFace AU CSV, a landmark .npz "
                         "and aligned face crops, the depression signal split across the three views "
                         "(datamodules/synthetic/multimodal.py)")
-    parser.add_argument("--subjects", type=int, default=None, help="default 60 (fusion: 48)")
+    parser.add_argument("--subjects", type=int, default=None, help="default 60 (fusion: 96)")
     parser.add_argument("--sessions", type=int, default=1, help="sessions (videos) per subject")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--effect-size", type=float, default=None, help="0 = no group difference (default 1.0; fusion: 1.5)")
+    parser.add_argument("--effect-size", type=float, default=None, help="0 = no group difference (default 1.0; fusion: 3.0)")
     parser.add_argument("--depressed-fraction", type=float, default=0.5)
     parser.add_argument("--failed-frame-rate", type=float, default=0.03)
-    parser.add_argument("--min-frames", type=int, default=None, help="default 300 (fusion: 160)")
-    parser.add_argument("--max-frames", type=int, default=None, help="default 600 (fusion: 240)")
+    parser.add_argument("--min-frames", type=int, default=None, help="default 300 (fusion: 96)")
+    parser.add_argument("--max-frames", type=int, default=None, help="default 600 (fusion: 128)")
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--severity", choices=SEVERITY_MODES, default="banded",
                         help="aus: how the planted effect grows with the PHQ-8-like score: banded (by label, a jump "

@@ -14,25 +14,25 @@ Per video, all in the real formats and sharing frame numbers ``1..T`` and timest
 ``landmarks_path`` / ``faces_path`` cell means the video lacks that view (its file is not written).
 
 **Where the signal is.** ``depressed_fraction`` (default half) of the subjects are depressed (label 1, PHQ-8-like
-score >= 10); they are assigned, in subject order, round-robin to three groups, each with its signal in ONE view only,
+score >= 10); they are assigned, in subject order, round-robin to two groups whose signals live in different views,
 scaled by ``effect_size * severity_multiplier(label, score)`` (0.6-1.4 for depressed); controls (group
-``control``) and the other two groups draw that view from the control distribution (effect 0):
+``control``) and the other group draw those views from the control distribution (effect 0):
 
 * ``aus`` -- AU view only: :mod:`~datamodules.synthetic.au_simulation`'s planted effects (``EFFECT_SHIFTS``:
   higher AU01 / AU04 / AU15 and lower AU06 / AU12 baselines; ``EVENT_EFFECTS``: fewer, weaker smiles --
   AU12 / AU06 / AU25 / AU14 -- and more sad events -- AU15 / AU01 / AU04 / AU17).
-* ``geometry`` -- landmark view only, regions ``brows`` (17-26) and ``mouth`` (48-67) of the 68-point set
-  (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, mouth 48-67): a tonic "grief brow" (inner brows 19-21 /
-  22-24 raised and drawn together, :data:`~datamodules.synthetic.landmarks.DEFORMATIONS` ``brow``) and
-  depressed mouth corners (48 / 54 down, with 49 / 53, 59 / 55, 60 / 64; ``frown``), levels raised by
-  :data:`GEOMETRY_EFFECTS`. Smile rate, head motion, jaw, nose and eyes do not differ between groups.
-* ``appearance`` -- face crops only: darker, violet-tinted skin under the eyes ("dark circles",
-  :mod:`~datamodules.synthetic.multimodal_faces`; darkness + :data:`APPEARANCE_EFFECT` x strength), which
-  neither the AUs nor the landmarks carry. Measured by
-  :func:`~datamodules.synthetic.multimodal_faces.under_eye_contrast`.
+* ``face`` -- the face itself, not its AU dynamics: in the landmarks, regions ``brows`` (17-26) and ``mouth``
+  (48-67) of the 68-point set (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, mouth 48-67): a tonic "grief brow"
+  (inner brows 19-21 / 22-24 raised and drawn together, :data:`~datamodules.synthetic.landmarks.DEFORMATIONS`
+  ``brow``) and depressed mouth corners (48 / 54 down, with 49 / 53, 59 / 55, 60 / 64; ``frown``), levels raised by
+  :data:`GEOMETRY_EFFECTS` (smile rate, head motion, jaw, nose and eyes do not differ between groups); in the face
+  crops, darker, violet-tinted skin under the eyes ("dark circles", :mod:`~datamodules.synthetic.multimodal_faces`;
+  darkness + :data:`APPEARANCE_EFFECT` x strength, measured by
+  :func:`~datamodules.synthetic.multimodal_faces.under_eye_contrast`), which the landmarks do not carry.
 
-So each single view can find only its third of the depressed subjects; fusion can find all. The three views
-use independent random streams (their expressions, head motion and noise are unrelated to each other).
+So the AU view can find only half of the depressed subjects and the landmark or face view only the other half;
+fusion can find all. The three views use independent random streams (their expressions, head motion and noise
+are unrelated to each other).
 
 **Missing data.** Exactly ``round(missing_faces * videos)`` videos (default 8%) lack their crop folder and
 ``round(missing_landmarks * videos)`` (5%) their landmark file, chosen at random (independently). Within a
@@ -49,6 +49,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,11 +65,11 @@ from datamodules.synthetic.noise import dilate, failure_mask
 from datamodules.synthetic.openface_csv import make_openface_csv
 from datamodules.synthetic.subjects import demo_sessions, severity_multiplier
 
-GROUPS: tuple[str, ...] = ("aus", "geometry", "appearance")
+GROUPS: tuple[str, ...] = ("aus", "face")
 """Depressed subjects' groups, assigned round-robin in subject order; controls are ``control``."""
 CONTROL = "control"
-VIEW_OF_GROUP: dict[str, str] = {"aus": "aus", "geometry": "landmarks", "appearance": "faces"}
-"""The one view (manifest/contract name) that carries each group's signal."""
+VIEW_OF_GROUP: dict[str, tuple[str, ...]] = {"aus": ("aus",), "face": ("landmarks", "faces")}
+"""The views (manifest/contract names) that carry each group's signal."""
 GEOMETRY_EFFECTS: dict[str, float] = {"brow": LANDMARK_EFFECTS["brow"], "frown": LANDMARK_EFFECTS["frown"]}
 """Landmark level shifts (brow, mouth-corner depression) at strength 1."""
 APPEARANCE_EFFECT = 0.2
@@ -81,13 +82,13 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
 
 
 def planted_strength(group: str, view: str, label: int, score: int, effect_size: float) -> float:
-    """The planted effect strength of ``view`` for a subject of ``group`` (0 unless the group's own view).
+    """The planted effect strength of ``view`` for a subject of ``group`` (0 unless one of the group's views).
 
     Example:
         >>> round(planted_strength("aus", "aus", 1, 10, 1.5), 3), planted_strength("aus", "faces", 1, 24, 1.5)
         (0.9, 0.0)
     """
-    if VIEW_OF_GROUP.get(group) != view:
+    if view not in VIEW_OF_GROUP.get(group, ()):
         return 0.0
     return effect_size * severity_multiplier(label, score)
 
@@ -97,7 +98,7 @@ def assign_groups(labels: list[int]) -> list[str]:
 
     Example:
         >>> assign_groups([1, 0, 1, 1, 1])
-        ['aus', 'control', 'geometry', 'appearance', 'aus']
+        ['aus', 'control', 'face', 'aus', 'face']
     """
     out, k = [], 0
     for label in labels:
@@ -166,12 +167,12 @@ def _landmark_failures(data: dict[str, np.ndarray], failed: np.ndarray, rng: np.
 
 def generate_multimodal_demo(
     out_dir: str | Path,
-    num_subjects: int = 48,
+    num_subjects: int = 96,
     sessions_per_subject: int = 1,
-    frames: tuple[int, int] = (160, 240),
+    frames: tuple[int, int] = (96, 128),
     fps: float = 30.0,
     depressed_fraction: float = 0.5,
-    effect_size: float = 1.5,
+    effect_size: float = 3.0,
     failed_frame_rate: float = 0.03,
     missing_faces: float = 0.08,
     missing_landmarks: float = 0.05,
@@ -184,7 +185,7 @@ def generate_multimodal_demo(
     Example:
         >>> table = generate_multimodal_demo("/tmp/fusion", num_subjects=6, frames=(20, 30))  # doctest: +SKIP
         >>> table.group.tolist()  # doctest: +SKIP
-        ['aus', 'control', 'geometry', 'control', 'appearance', 'control']
+        ['aus', 'control', 'face', 'control', 'aus', 'control']
     """
     if face_size < 8:
         raise ValueError(f"face_size must be >= 8 px, got {face_size}")
@@ -246,21 +247,9 @@ def generate_multimodal_demo(
     return table
 
 
-def make_multimodal_demo(
-    out_dir: str | Path,
-    num_subjects: int = 48,
-    sessions_per_subject: int = 1,
-    frames: tuple[int, int] = (160, 240),
-    fps: float = 30.0,
-    depressed_fraction: float = 0.5,
-    effect_size: float = 1.5,
-    failed_frame_rate: float = 0.03,
-    missing_faces: float = 0.08,
-    missing_landmarks: float = 0.05,
-    face_size: int = 32,
-    seed: int = 0,
-) -> Path:
+def make_multimodal_demo(out_dir: str | Path, **settings: Any) -> Path:
     """Write the multimodal demo (layout and planted signal: module docstring) under ``out_dir``; return the manifest.
+    ``settings``: the keyword arguments of :func:`generate_multimodal_demo` (its defaults are the demo's).
 
     Same seed, same data (CSV and PNG bytes; the ``.npz`` arrays -- the zip stores write times).
 
@@ -269,8 +258,7 @@ def make_multimodal_demo(
         >>> pd.read_csv(m).columns.tolist()[-3:]  # doctest: +SKIP
         ['au_path', 'landmarks_path', 'faces_path']
     """
-    generate_multimodal_demo(out_dir, num_subjects, sessions_per_subject, frames, fps, depressed_fraction, effect_size,
-                             failed_frame_rate, missing_faces, missing_landmarks, face_size, seed)
+    generate_multimodal_demo(out_dir, **settings)
     return Path(out_dir) / "manifest.csv"
 
 
@@ -286,7 +274,7 @@ def summarize_multimodal_demo(table: pd.DataFrame, out_dir: str | Path) -> str:
         f"landmarks under {out_dir / 'landmarks'}",
         f"manifest: {out_dir / 'manifest.csv'}; subjects and groups: {out_dir / 'subjects.csv'}",
         "subjects per group: " + ", ".join(f"{g}: {int(subjects.get(g, 0))}" for g in (CONTROL, *GROUPS))
-        + " (aus: signal in AUs only; geometry: landmarks only; appearance: face crops only)",
+        + " (aus: signal in AUs only; face: in landmarks (brows, mouth) and face crops (under the eyes), not in AUs)",
         f"frames: {total} total, {int(table['frames'].min())}-{int(table['frames'].max())} per video",
         f"videos without landmarks: {len(table) - len(lm)}; without face crops: {len(table) - len(faces)}",
         f"failed frames: AU {rate(int(table['au_failed_frames'].sum()), total)}, "

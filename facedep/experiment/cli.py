@@ -131,8 +131,9 @@ class FacedepCLI(LightningCLI):
         )
         parser.add_argument(
             "--run.explain", type=bool, default=False,
-            help="After testing, explain an AU-sequence model on the test subjects: <run_dir>/explanations/ "
-                 "(permutation importance per AU, integrated gradients over time for the first test video).",
+            help="After testing, explain the model on the test subjects only: <run_dir>/explanations/ (AU models: "
+                 "permutation importance per AU and integrated gradients over time; landmark models: region occlusion; "
+                 "face-image models: Grad-CAM or attention on test faces; fusion models: each view's contribution).",
         )
         parser.add_argument("--tracking.project", type=str, default="facedep", help="W&B project.")
         parser.add_argument("--tracking.tags", type=list[str], default=[], help="W&B tags of the run.")

@@ -111,9 +111,11 @@ def cross_validate(
     tuned on its training subjects only (inner folds; its test subjects are never loaded), then trained with the
     best parameters and tested once; the report adds the chosen parameters per fold and the optimism of tuning.
 
-    With ``explain`` every run gets ``--run.explain true`` (unless the overrides set ``--run.explain``); when every run
-    wrote explanations (AU-sequence models), ``au_importance.png`` and a "## Explanations" report section give each
-    AU's test-subject permutation importance, mean ± std over folds (:mod:`facedep.explanations.summary`).
+    With ``explain`` every run gets ``--run.explain true`` (unless the overrides set ``--run.explain``); what the runs
+    wrote is summarised over folds (:mod:`facedep.explanations.summary`) in a "## Explanations" report section, the
+    report JSON and W&B: AU permutation importance (``au_importance.png``), landmark region occlusion
+    (``region_importance.png``), Grad-CAM figures of test faces, fusion view contributions (``view_contribution.png``),
+    each computed on the fold's test subjects only.
     """
     name = arg_value(overrides, "--run.name", config_value(config, "run", "name", "run"))
     output_dir = arg_value(overrides, "--run.output_dir", config_value(config, "run", "output_dir", "runs"))
@@ -217,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     search = parser.add_argument_group("nested cross-validation (tune each outer fold on its training subjects)")
     add_search_arguments(search, space_flag="--tune")
     parser.add_argument("--no-explain", action="store_true",
-                        help="Skip the per-fold AU explanations (permutation importance, integrated gradients).")
+                        help="Skip the per-fold explanations (AU and landmark-region importance, Grad-CAM, view contributions).")
     known, overrides = parser.parse_known_args(argv)
     try:
         tuning = FoldTuner(known.config, known.space, overrides, options_from(known)) if known.space else None

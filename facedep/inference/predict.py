@@ -15,8 +15,9 @@ handled here. Landmark checkpoints (``LandmarkDataModule``) go to :mod:`facedep.
 a video (face mesh extracted as ``scripts/extract_landmarks.py`` does) or a landmark file (``.npz``,
 OpenFace CSV) is windowed exactly as the DataModule evaluates, window scores are mapped back to
 frames and the same ``predictions.csv``/``timeline.png`` are written, plus the video-level score
-(no webcam: windows need the whole clip). Clip models on face images and AU checkpoints are
-refused with a message (AU-sequence classifiers: ``scripts/video_to_depression.py``).
+(no webcam: windows need the whole clip). AU-sequence checkpoints score an AU file (OpenFace 2.x CSV, ...:
+:mod:`facedep.inference.predict_aus`; from a video: ``scripts/video_to_depression.py``). Clip models on face images
+are refused with a message. ``--explain`` adds ``<out>/explanations/`` (:mod:`facedep.inference.explain_predict`).
 
 ``--explain`` adds ``<out>/explanations/`` (:mod:`facedep.inference.explain_predict`): Grad-CAM overlays on a few
 frames (per-image models; a hybrid net's own attention map), or region occlusion of the video's landmark windows
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facedep.inference import explain_predict, predict_landmarks
+from facedep.inference import explain_predict, predict_aus, predict_landmarks
 from facedep.inference.common import IMAGE_EXTENSIONS, CheckpointFile, PredictError, read_checkpoint
 from facedep.inference.faces import DEFAULT_MIN_FACE_SCORE, FramePredictor, make_detector, predict_frames
 from facedep.inference.frames import image_frames, list_images, open_capture, video_frames
@@ -61,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "non-faces in real videos; landmark checkpoints: 0.5, as scripts/extract_landmarks.py)")
     parser.add_argument("--explain", action="store_true",
                         help="also write <out>/explanations/: Grad-CAM overlays on up to 8 frames with a face (image "
-                             "models), or the change of the video score when each face region is frozen (landmark "
-                             "models); AU-sequence checkpoints are not scored here (scripts/video_to_depression.py)")
+                             "models), the change of the video score when each face region is frozen (landmark "
+                             "models), or integrated gradients per AU and over time (AU-sequence models on an AU file)")
     return parser
 
 
@@ -86,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     refuse_regressor(checkpoint)
     if predict_landmarks.is_landmark_datamodule(checkpoint.dm_hparams):
         return predict_landmarks.run(args, checkpoint)
+    if predict_aus.is_au_sequence_datamodule(checkpoint.dm_hparams):
+        return predict_aus.run(args, checkpoint)
     source = args.source
     webcam = source.isdigit() and not Path(source).exists()
     path = Path(source)

@@ -34,11 +34,13 @@ VIEWS: tuple[str, ...] = ("aus", "landmarks", "faces")
 
 DEFAULT_ENCODERS: dict[str, NetFactory] = {
     "aus": partial(RecurrentNet, hidden_size=32, cell="gru"),
-    "landmarks": partial(ImageCNN, conv_channels=(8, 16, 32), dropout=0.0, pool_size=(1, 4)),
-    "faces": partial(CNNLSTM, conv_channels=(8, 16, 32), hidden_size=32, dropout=0.0),
+    "landmarks": partial(ImageCNN, conv_channels=(8, 16, 32), dropout=0.0, pool_size=(1, 4), batch_norm=True),
+    "faces": partial(CNNLSTM, conv_channels=(8, 16, 32), hidden_size=32, dropout=0.0, batch_norm=True),
 }
 """Small encoders (a CPU demo): GRU over AU frames; CNN over the (x, y, z) x time x point pseudo-image, pooled over
-time but keeping 4 bins of points (68-point order: jaw, brows + nose, eyes, mouth); per-frame CNN + LSTM over crops."""
+time but keeping 4 bins of points (68-point order: jaw, brows + nose, eyes, mouth); per-frame CNN + LSTM over crops.
+The CNNs normalise their batches (without it the landmark CNN often stalled at chance loss on the fusion demo; the
+encoders only ever see windows where their view is present, so the statistics are those of observed data)."""
 
 
 def view_input(view: str, x: torch.Tensor) -> torch.Tensor:
