@@ -10,7 +10,8 @@ Relative paths are relative to the manifest's folder. A view file that exists bu
 Views are read by :mod:`datamodules.multimodal_views` (faces: :mod:`datamodules.multimodal_faces`), aligned onto one
 timeline per video and cut into windows by :mod:`datamodules.multimodal_dataset` (batch layout there). Statistics
 (AU channel scaler, landmark x/y/z mean and std, face pixel mean and std per RGB channel) are fitted on the training
-stage's videos only.
+stage's videos only. One video on its own is read, aligned and windowed by the same methods
+(:meth:`MultimodalDataModule.video_windows`, with the statistics a checkpoint restores: ``predict.py``).
 
 Example (YAML):
     data:
@@ -20,6 +21,7 @@ Example (YAML):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -142,9 +144,63 @@ class MultimodalDataModule(SubjectDataModule):
         sizes = {"aus": len(self.channels), "landmarks": 3, "faces": 3}
         return {view: sizes[view] for view in self.views}
 
-    def _view_loader(self) -> ViewLoader:
+    def view_loader(self) -> ViewLoader:
+        """A :class:`ViewLoader` with this run's reading settings (its cache, channels, formats, crop size)."""
         return ViewLoader(self.cache, self.channels, self.min_confidence, self.file_format, self.landmark_format,
                           self.face_size, self.cropper)
+
+    # ---- one video: read, align, standardise, window (training, evaluation and predict.py) ----------------
+    def load_video(self, sources: Mapping[str, str], loader: ViewLoader | None = None,
+                   ) -> tuple[Timeline, dict[str, ViewTrack]]:
+        """One video's view files read (``sources``: view -> file; a view left out is absent) and aligned on one
+        timeline (``align_on``). A file that does not exist or cannot be read is a :class:`DataFormatError` naming it."""
+        loader = loader or self.view_loader()
+        tracks = {view: loader.load(view, path) for view, path in sources.items()}
+        timeline = align(tracks) if self.align_on == "frame" else align_timestamps(tracks, dict(sources))
+        return timeline, tracks
+
+    def aligned_video(self, timeline: Timeline, tracks: dict[str, ViewTrack], standardized: bool = True) -> AlignedVideo:
+        """A loaded video on its timeline with every view of the run (a view without a track: no valid frame);
+        ``standardized``: AUs and landmarks through the fitted (or checkpoint-loaded) :attr:`scalers`."""
+        rows = {v: timeline.rows.get(v, np.full(timeline.length, -1, np.int64)) for v in self.views}
+        data = {v: self._empty(v) if v not in tracks else
+                (self.scalers[v].transform(tracks[v].data) if standardized and v != "faces" else tracks[v].data)
+                for v in self.views}
+        return AlignedVideo(timeline.length, rows, data)
+
+    def window_dataset(self, videos: list[AlignedVideo], targets: Sequence[Any] | np.ndarray, video_ids: list[int],
+                       subject_ids: list[int], stride: int | None = None,
+                       standardized: bool = True) -> MultimodalWindowDataset:
+        """The windows of aligned videos with this run's settings (``stride``: default ``eval_stride``, as validation
+        and test; face crops standardised with the fitted face statistics when ``standardized``)."""
+        faces = self.scalers.get("faces") if standardized else None
+        return MultimodalWindowDataset(
+            videos, targets, video_ids, subject_ids, self.views, self._frame_shapes(), window=self.window,
+            stride=self.eval_stride if stride is None else stride, face_frames=self.face_frames,
+            min_view_coverage=self.min_view_coverage, face_mean=None if faces is None else faces.mean,
+            face_std=None if faces is None else faces.std,
+        )
+
+    def video_windows(self, sources: Mapping[str, str], loader: ViewLoader | None = None,
+                      ) -> tuple[MultimodalWindowDataset, Timeline, dict[str, ViewTrack]]:
+        """One video's evaluation windows exactly as validation and test build them (:meth:`load_video`,
+        :meth:`aligned_video` standardised, :meth:`window_dataset` at ``eval_stride``), target 0, video and subject 0.
+
+        Needs the statistics (:attr:`scalers`, fitted by :meth:`setup` or restored by :meth:`load_state_dict`) of
+        every view, and :attr:`num_points` when the run has landmarks; a landmark file with another point count is a
+        :class:`DataFormatError` naming it.
+        """
+        missing = [v for v in self.views if v not in self.scalers]
+        if missing:
+            raise ValueError(f"no fitted statistics for view(s) {missing}: setup() or load_state_dict() first")
+        if "landmarks" in self.views and self.num_points is None:
+            raise ValueError("the landmark point count is unknown: setup() or load_state_dict() first")
+        timeline, tracks = self.load_video(sources, loader)
+        if "landmarks" in tracks and tracks["landmarks"].data.shape[1] != self.num_points:
+            raise DataFormatError(f"{sources['landmarks']}: {tracks['landmarks'].data.shape[1]} landmark points, but the "
+                                  f"run's landmark files have {self.num_points}")
+        dataset = self.window_dataset([self.aligned_video(timeline, tracks)], [0], [0], [0])
+        return dataset, timeline, tracks
 
     # ---- loading -------------------------------------------------------------------------
     def prepare_data(self) -> None:
@@ -152,7 +208,7 @@ class MultimodalDataModule(SubjectDataModule):
         if self.cache.directory is None:
             return
         rows = self.rows_to_read()
-        paths, loader = view_paths(rows, self.manifest_path, self.views), self._view_loader()
+        paths, loader = view_paths(rows, self.manifest_path, self.views), self.view_loader()
         for view in self.views:
             for path in track(sorted({p for p in paths[view] if p is not None}), description=f"Caching {view}",
                               transient=True):
@@ -160,12 +216,15 @@ class MultimodalDataModule(SubjectDataModule):
 
     def _load_videos(self, videos: pd.DataFrame) -> tuple[dict[int, tuple[Timeline, dict[str, ViewTrack]]], ViewLoader]:
         """Every video's tracks and timeline (videos with no view file are skipped and named)."""
-        paths, loader = view_paths(videos, self.manifest_path, self.views), self._view_loader()
+        paths, loader = view_paths(videos, self.manifest_path, self.views), self.view_loader()
         loaded: dict[int, tuple[Timeline, dict[str, ViewTrack]]] = {}
         first_points: tuple[int, str] | None = None
         for position, row in enumerate(track(list(videos.itertuples()), description="Loading views", transient=True)):
             sources = {v: paths[v][position] for v in self.views if paths[v][position] is not None}
-            tracks = {v: loader.load(v, p) for v, p in sources.items()}
+            if not sources:
+                self.videos_skipped.append(f"{row.path} (no view file)")
+                continue
+            timeline, tracks = self.load_video(sources, loader)
             if "landmarks" in tracks:
                 count = tracks["landmarks"].data.shape[1]
                 first_points = first_points or (count, sources["landmarks"])
@@ -173,21 +232,9 @@ class MultimodalDataModule(SubjectDataModule):
                     raise DataFormatError(
                         f"{sources['landmarks']}: {count} landmark points, but {first_points[1]} has "
                         f"{first_points[0]}; every landmark file of a run needs the same point set")
-            if not tracks:
-                self.videos_skipped.append(f"{row.path} (no view file)")
-                continue
-            timeline = align(tracks) if self.align_on == "frame" else align_timestamps(tracks, sources)
             loaded[row.video_index] = (timeline, tracks)
         self.num_points = first_points[0] if first_points else None
         return loaded, loader
-
-    def _aligned(self, loaded: dict, index: int, standardized: bool) -> AlignedVideo:
-        timeline, tracks = loaded[index]
-        rows = {v: timeline.rows.get(v, np.full(timeline.length, -1, np.int64)) for v in self.views}
-        data = {v: self._empty(v) if v not in tracks else
-                (self.scalers[v].transform(tracks[v].data) if standardized and v != "faces" else tracks[v].data)
-                for v in self.views}
-        return AlignedVideo(timeline.length, rows, data)
 
     def _empty(self, view: str) -> np.ndarray:
         return np.zeros((0, *self._frame_shapes()[view]), np.uint8 if view == "faces" else np.float32)
@@ -197,17 +244,13 @@ class MultimodalDataModule(SubjectDataModule):
                 "faces": (self.face_size, self.face_size, 3)}
 
     def _datasets(self, videos: pd.DataFrame, loaded: dict, standardized: bool) -> dict[str, MultimodalWindowDataset]:
-        faces = self.scalers.get("faces") if standardized else None
         out = {}
         for name in STAGES:
             rows = videos[videos["stage"] == name]
-            out[name] = MultimodalWindowDataset(
-                [self._aligned(loaded, i, standardized) for i in rows["video_index"]], rows["target"].to_numpy(),
-                rows["video_index"].tolist(), rows["subject_index"].tolist(), self.views, self._frame_shapes(),
-                window=self.window, stride=self.stride if name == "train" else self.eval_stride,
-                face_frames=self.face_frames, min_view_coverage=self.min_view_coverage,
-                face_mean=None if faces is None else faces.mean, face_std=None if faces is None else faces.std,
-            )
+            out[name] = self.window_dataset(
+                [self.aligned_video(*loaded[i], standardized=standardized) for i in rows["video_index"]],
+                rows["target"].to_numpy(), rows["video_index"].tolist(), rows["subject_index"].tolist(),
+                stride=self.stride if name == "train" else self.eval_stride, standardized=standardized)
         return out
 
     def setup(self, stage: str | None = None) -> None:

@@ -482,6 +482,10 @@ def test_fusion_training_with_explain_on_the_multimodal_datamodule(fusion_manife
     assert sorted(pd.read_csv(paths["region_importance"])["region"]) == sorted(REGIONS_68)
     saved = json.loads(Path(paths["summary"]).read_text())
     assert saved["view_contribution"]["test_subjects"] == json.loads((run_dir / "subjects.json").read_text())["test"]
+    cams = np.load(paths["grad_cam_npz"])  # Grad-CAM of the fused output on test windows' crops (one per subject)
+    assert Path(paths["grad_cam"]).is_file() and cams["maps"].shape == cams["images"].shape[:3]
+    assert cams["images"].dtype == np.uint8 and 0 <= float(cams["maps"].min()) and float(cams["maps"].max()) <= 1
+    assert set(saved["grad_cam"]["test_subjects"]) <= set(saved["view_contribution"]["test_subjects"])
 
 
 @pytest.mark.slow

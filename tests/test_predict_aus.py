@@ -57,3 +57,10 @@ def test_an_au_checkpoint_refuses_a_source_that_is_not_an_au_file(au_run: dict[s
     text.write_text("a,b\n1,2\n")
     assert predict.main([str(text), "--ckpt", str(au_run["ckpt"]), "--out", str(au_run["root"] / "bad")]) == 2
     assert "notes.csv" in capsys.readouterr().err
+
+
+def test_the_view_options_are_for_multimodal_checkpoints_only(au_run: dict[str, Path],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert predict.main([str(au_run["source"]), "--ckpt", str(au_run["ckpt"]), "--landmarks", "v.npz",
+                         "--out", str(au_run["root"] / "bad")]) == 2
+    assert "--landmarks: for multimodal checkpoints only" in capsys.readouterr().err

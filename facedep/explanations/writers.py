@@ -127,17 +127,24 @@ def write_images(model: nn.Module, datamodule: object, out: Path, repeats: int, 
     from facedep.explanations.grad_cam import explain_test_faces
 
     faces = explain_test_faces(model, _test_set(datamodule))
+    what = "attention" if faces.name == "attention" else "Grad-CAM"
+    paths, section = write_face_maps(faces, model, datamodule, out, names,
+                                     f"{what} on {len(faces.rows)} test faces (one per subject)")
+    return paths, {"grad_cam": section}, faces.method
+
+
+def write_face_maps(faces: Any, model: nn.Module, datamodule: object, out: Path, names: Names,
+                    title: str) -> tuple[dict[str, Path], dict[str, Any]]:
+    """``grad_cam.png`` (overlays) and ``grad_cam.npz`` (``maps``, ``images``, ``rows``, ``targets``, ``scores``) of
+    :class:`~facedep.explanations.grad_cam.FaceMaps`; returns the paths and the ``grad_cam`` section."""
     class_names = [str(c) for c in (getattr(model, "class_names", None) or getattr(datamodule, "class_names", None) or [])]
     paths = {"grad_cam": out / "grad_cam.png", "grad_cam_npz": out / "grad_cam.npz"}
-    what = "attention" if faces.name == "attention" else "Grad-CAM"
     plot_face_maps(faces.images, faces.maps, face_titles(model, faces.targets, faces.scores, class_names),
-                   paths["grad_cam"], title=f"{what} on {len(faces.rows)} test faces (one per subject)")
+                   paths["grad_cam"], title=title)
     np.savez_compressed(paths["grad_cam_npz"], maps=faces.maps.astype(np.float16), images=faces.images,
                         rows=np.asarray(faces.rows), targets=faces.targets, scores=faces.scores)
-    sections = {"grad_cam": {"method": faces.method, "map": faces.name, "faces": len(faces.rows),
-                             "rows": [int(r) for r in faces.rows],
-                             "test_subjects": names(sorted({int(s) for s in faces.subjects}))}}
-    return paths, sections, faces.method
+    return paths, {"method": faces.method, "map": faces.name, "faces": len(faces.rows),
+                   "rows": [int(r) for r in faces.rows], "test_subjects": names(sorted({int(s) for s in faces.subjects}))}
 
 
 # ---- fusion --------------------------------------------------------------------------------------------
@@ -171,4 +178,22 @@ def write_fusion(model: nn.Module, datamodule: object, out: Path, repeats: int, 
         sections["region_importance"] = {"method": f"region permutation importance of the landmarks view, {within}",
                                          "metric": result.metric, "repeats": repeats, "windows": len(test),
                                          "test_subjects": names(result.subjects)}
+    paths |= _fusion_faces(model, datamodule, views, out, names, sections)
     return paths, sections, result.method
+
+
+def _fusion_faces(model: nn.Module, datamodule: object, views: list[str], out: Path, names: Names,
+                  sections: dict[str, Any]) -> dict[str, Path]:
+    """``grad_cam.png/.npz`` of the fusion model's face crops (:mod:`facedep.explanations.fusion_faces`), when it has
+    a faces view and a test window with crops; the reason in ``sections["grad_cam"]`` otherwise."""
+    from facedep.explanations.fusion_faces import fusion_face_maps
+
+    try:
+        faces = fusion_face_maps(model, _test_set(datamodule), views)
+    except Unsupported as exc:
+        if "faces" in views:
+            sections["grad_cam"] = {"skipped": str(exc)}
+        return {}
+    paths, sections["grad_cam"] = write_face_maps(
+        faces, model, datamodule, out, names, f"Grad-CAM of the fused output on {len(faces.rows)} test windows' crops")
+    return paths

@@ -9,8 +9,10 @@
 - **Per-image checkpoints**: Grad-CAM (a ``HybridAttentionNet``: its own attention map) on up to ``count`` frames
   with a face, evenly spread over the source (:mod:`facedep.explanations.grad_cam`): ``grad_cam.png`` (overlays) and
   ``grad_cam.npz`` (``maps``, ``images``: the face crops, ``frames``, ``scores``). A webcam is not re-read: skipped.
-- **AU-sequence checkpoints** are not scored by ``predict.py`` (``scripts/video_to_depression.py`` does), so they have
-  no ``--explain`` here.
+- **AU-sequence checkpoints** on an AU file: integrated gradients per AU and over time
+  (:mod:`facedep.inference.predict_aus`).
+- **Multimodal (fusion) checkpoints**: per video, the change of its score when each view is masked in all its windows
+  and the attention each view receives (:mod:`facedep.inference.predict_multimodal`: ``view_contribution.csv/.png``).
 
 Every call also writes ``explanations.json`` (method, what was explained) and returns the files written.
 """

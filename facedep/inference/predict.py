@@ -17,11 +17,18 @@ OpenFace CSV) is windowed exactly as the DataModule evaluates, window scores are
 frames and the same ``predictions.csv``/``timeline.png`` are written, plus the video-level score
 (no webcam: windows need the whole clip). AU-sequence checkpoints score an AU file (OpenFace 2.x CSV, ...:
 :mod:`facedep.inference.predict_aus`; from a video: ``scripts/video_to_depression.py``). Clip models on face images
-are refused with a message. ``--explain`` adds ``<out>/explanations/`` (:mod:`facedep.inference.explain_predict`).
+are refused with a message. Multimodal (fusion) checkpoints (``MultimodalDataModule``) go to
+:mod:`facedep.inference.predict_multimodal`: the source is a manifest CSV with ``au_path``/``path``,
+``landmarks_path``, ``faces_path`` columns (one prediction per row), or ``-`` with ``--au FILE``, ``--landmarks FILE``,
+``--faces DIR_OR_VIDEO`` for one video; each video is aligned and windowed as the checkpoint's DataModule evaluates
+(its training statistics restored), and ``predictions.csv`` gets one row per video (views present, mean window
+probabilities).
 
 ``--explain`` adds ``<out>/explanations/`` (:mod:`facedep.inference.explain_predict`): Grad-CAM overlays on a few
-frames (per-image models; a hybrid net's own attention map), or region occlusion of the video's landmark windows
-(landmark models: the change of the video score when a face region is frozen; no label involved).
+frames (per-image models; a hybrid net's own attention map), region occlusion of the video's landmark windows
+(landmark models: the change of the video score when a face region is frozen; no label involved), integrated
+gradients per AU and over time (AU-sequence models), or each video's view contribution (multimodal models: the change
+of the video score when a view is masked in all its windows, and the attention each view receives).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facedep.inference import explain_predict, predict_aus, predict_landmarks
+from facedep.inference import explain_predict, predict_aus, predict_landmarks, predict_multimodal
 from facedep.inference.common import IMAGE_EXTENSIONS, CheckpointFile, PredictError, read_checkpoint
 from facedep.inference.faces import DEFAULT_MIN_FACE_SCORE, FramePredictor, make_detector, predict_frames
 from facedep.inference.frames import image_frames, list_images, open_capture, video_frames
@@ -45,8 +52,11 @@ from facedep.inference.outputs import Row, default_out, plot_timeline, smooth_sc
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="predict.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="image file, folder of images, video file, or webcam index (e.g. 0); landmark "
-                        "checkpoints: a video or a landmark file (.npz, OpenFace CSV)")
-    parser.add_argument("--ckpt", required=True, help="checkpoint of a per-image or a landmark model")
+                        "checkpoints: a video or a landmark file (.npz, OpenFace CSV); AU-sequence checkpoints: an AU "
+                        "file; multimodal checkpoints: a manifest CSV (au_path or path, landmarks_path, faces_path "
+                        "columns; one prediction per row) or - for one video given by --au/--landmarks/--faces")
+    parser.add_argument("--ckpt", required=True, help="checkpoint of a per-image, landmark, AU-sequence or multimodal "
+                        "model")
     parser.add_argument("--out", default=None, help="output folder (default: runs/predict/<source name>)")
     parser.add_argument("--smooth", type=int, default=15, help="moving-average window in frames (1: off)")
     parser.add_argument("--stride", type=int, default=1, help="process every n-th frame")
@@ -63,7 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--explain", action="store_true",
                         help="also write <out>/explanations/: Grad-CAM overlays on up to 8 frames with a face (image "
                              "models), the change of the video score when each face region is frozen (landmark "
-                             "models), or integrated gradients per AU and over time (AU-sequence models on an AU file)")
+                             "models), integrated gradients per AU and over time (AU-sequence models on an AU file), "
+                             "or per video the change of its score when each view is masked and the attention each "
+                             "view receives (multimodal models)")
+    views = parser.add_argument_group("multimodal checkpoints (source -: one video)")
+    views.add_argument("--au", default=None, metavar="FILE",
+                       help="the video's AU file (OpenFace 2.x CSV, OpenDBM, DAIC-WOZ)")
+    views.add_argument("--landmarks", default=None, metavar="FILE",
+                       help="the video's landmark file (.npz, OpenFace CSV, DAIC-WOZ, OpenDBM)")
+    views.add_argument("--faces", default=None, metavar="DIR_OR_VIDEO",
+                       help="the video's face crops: a folder of aligned crops, or the video itself")
     return parser
 
 
@@ -87,6 +106,12 @@ def run(args: argparse.Namespace) -> int:
     refuse_regressor(checkpoint)
     if predict_landmarks.is_landmark_datamodule(checkpoint.dm_hparams):
         return predict_landmarks.run(args, checkpoint)
+    if predict_multimodal.is_multimodal_datamodule(checkpoint.dm_hparams):
+        return predict_multimodal.run(args, checkpoint)
+    given = [f"--{name}" for name in ("au", "landmarks", "faces") if getattr(args, name, None)]
+    if given:
+        raise PredictError(f"{' '.join(given)}: for multimodal checkpoints only; {checkpoint.path} was trained on "
+                           f"{checkpoint.dm_hparams.get('_class_path') or 'another DataModule'}")
     if predict_aus.is_au_sequence_datamodule(checkpoint.dm_hparams):
         return predict_aus.run(args, checkpoint)
     source = args.source
