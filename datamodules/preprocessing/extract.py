@@ -8,8 +8,14 @@ frames_with_face, fps_video, fps_processing, error). The largest face of each fr
 unreadable video is reported and skipped; a video without any face gives a warning and an
 all-invalid output. Models come from :mod:`~datamodules.preprocessing.face_models`.
 
+``--workers N`` runs N processes on this machine (:mod:`~datamodules.preprocessing.parallel`: each loads
+the models once and uses ``--threads`` threads); ``--shard K/N`` takes every N-th video for one job of a
+cluster array. The ``.npz`` arrays and the report are the same whatever the workers and shards, except the
+clock's numbers (:data:`TIMING_COLUMNS`, the note ``elapsed_ms``); the report keeps the input order.
+
 Example:
     python scripts/extract_landmarks.py /data/videos --out /data/landmarks --stride 2 --threads 1 --model attention
+    python scripts/extract_landmarks.py /data/videos --out /data/landmarks --workers 8 --threads 1
 """
 
 from __future__ import annotations
@@ -31,11 +37,15 @@ from datamodules.output_folder import OutputFolderError, check_output_folder
 from datamodules.preprocessing.face_mesh import NUM_LANDMARKS, FaceDetector, FaceMesh
 from datamodules.preprocessing.face_models import FaceModelError
 from datamodules.preprocessing.mesh_tracker import MODELS, MeshTracker, build_tracker
+from datamodules.preprocessing.parallel import Interrupted, WorkerError, map_ordered
 from datamodules.preprocessing.sharding import ShardError, parse_shard, select_shard, sharded_name
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 REPORT_NAME = "extraction_report.csv"
 REPORT_COLUMNS = ("video", "frames", "frames_with_face", "fps_video", "fps_processing", "error")
+TIMING_COLUMNS = ("fps_processing",)
+"""Report columns measured on the clock (differ from run to run); every other column, and every output file's
+arrays, are the same whatever ``--workers`` and ``--shard`` (the ``.npz`` note ``elapsed_ms`` is timing too)."""
 MIN_PRESENCE = 0.5
 
 
@@ -238,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", type=Path, default=None, help="model cache dir (default $FACEDEP_CACHE/models)")
     parser.add_argument("--shard", metavar="K/N", default=None,
                         help="process only shard K of N (1-based; video i of the sorted list goes to shard i %% N + 1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes on this machine, each with its own models and --threads threads "
+                             "(outputs and report as with 1; default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -258,13 +271,56 @@ def videos_to_process(args: argparse.Namespace) -> list[Path] | int:
     return videos
 
 
+def process_video(tracker: MeshTracker, video: Path, target: Path, stride: int = 1,
+                  progress: bool = True) -> tuple[dict[str, object], list[str], bool]:
+    """Extract one video and write its ``.npz`` to ``target``: ``(report row, stderr lines, failed)``.
+
+    An unreadable video is a failed row (its error), not an exception; a faceless one is a warning line.
+    The same code runs in this process (``--workers 1``) and in each worker of ``--workers N``.
+    """
+    lines: list[str] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NoFaceWarning)
+            sequence = extract_video(video, tracker, stride=stride, progress=progress)
+        lines += [f"warning: {warning.message}" for warning in caught]
+    except VideoReadError as exc:
+        return _report_row(video, error=str(exc)), [*lines, f"error: {exc}"], True
+    save_landmarks(sequence, target)
+    lines.append(f"{video.name}: {sequence.notes['frames_with_face']}/{sequence.notes['frames']} frames with a face, "
+                 f"{processing_fps(sequence):.1f} frames/s -> {target}")
+    return _report_row(video, sequence), lines, False
+
+
+def _worker_setup(model: str, models: Path | None, threads: int, min_score: float, stride: int) -> tuple[MeshTracker, int]:
+    """A ``--workers`` process's state: its own tracker (models loaded once) and the stride."""
+    return build_tracker(model, models, num_threads=threads, min_score=min_score), stride
+
+
+def _worker_video(state: tuple[MeshTracker, int], job: tuple[Path, Path]) -> tuple[dict[str, object], list[str], bool]:
+    """One video in a ``--workers`` process (no per-frame progress bar there)."""
+    tracker, stride = state
+    return process_video(tracker, job[0], job[1], stride, progress=False)
+
+
+def file_size(path: Path) -> int:
+    """Bytes of a file (0 when it cannot be read): the order in which workers are given videos, largest first."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the extraction; exit code 0 if every video was processed, 1 otherwise."""
+    """Run the extraction; exit code 0 if every video was processed, 1 otherwise (130 after Ctrl-C with workers)."""
     args = build_parser().parse_args(argv)
     try:
         shard = parse_shard(args.shard) if args.shard else None
     except ShardError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print("error: --workers must be >= 1", file=sys.stderr)
         return 2
     videos = videos_to_process(args)
     if isinstance(videos, int):
@@ -275,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     cv2.setNumThreads(args.threads)
-    try:
+    try:  # also with --workers N: the models are checked (and fetched once) here, before any worker starts
         tracker = build_tracker(args.model, args.models, num_threads=args.threads, min_score=args.min_score)
     except FaceModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -283,22 +339,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     rows, failures = [], 0
     names = output_names(videos)  # over the whole list, so that every shard names a video the same way
-    for video in select_shard(names, *shard) if shard else list(names):
-        name = names[video]
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", NoFaceWarning)
-                sequence = extract_video(video, tracker, stride=args.stride, progress=not args.no_progress)
-            for warning in caught:
-                print(f"warning: {warning.message}", file=sys.stderr)
-        except VideoReadError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            rows.append(_report_row(video, error=str(exc)))
-            failures += 1
-            continue
-        save_landmarks(sequence, args.out / name)
-        rows.append(_report_row(video, sequence))
-        print(f"{video.name}: {sequence.notes['frames_with_face']}/{sequence.notes['frames']} frames with a face, "
-              f"{processing_fps(sequence):.1f} frames/s -> {args.out / name}", file=sys.stderr)
+    chosen = select_shard(names, *shard) if shard else list(names)
+    started = time.perf_counter()
+    if args.workers == 1:
+        results = ((video, process_video(tracker, video, args.out / names[video], args.stride, not args.no_progress))
+                   for video in chosen)
+        bar = progress_bar(False)
+    else:
+        del tracker  # each worker loads its own
+        jobs = [(video, args.out / names[video]) for video in chosen]
+        results = ((job[0], result) for job, result in map_ordered(
+            _worker_video, jobs, args.workers, _worker_setup,
+            (args.model, args.models, args.threads, args.min_score, args.stride), threads=args.threads,
+            cost=lambda job: file_size(job[0]), name=lambda job: job[0]))
+        bar = progress_bar(not args.no_progress)
+    try:
+        with bar:
+            task = bar.add_task(f"{args.workers} workers: videos", total=len(chosen), rate="")
+            for video, (row, lines, failed) in results:
+                for line in lines:
+                    print(line, file=sys.stderr)
+                rows.append(row)
+                failures += failed
+                bar.update(task, advance=1)
+    except WorkerError as exc:
+        if exc.detail:
+            print(exc.detail.strip().strip('"').strip(), file=sys.stderr)  # the worker's traceback
+        print(f"error: --workers {args.workers} stopped on video {exc}; no report written", file=sys.stderr)
+        return 1
+    except Interrupted as exc:
+        print(f"error: {exc} (--workers {args.workers}); no report written", file=sys.stderr)
+        return 130
     write_report(rows, args.out / sharded_name(REPORT_NAME, shard))
+    print(f"{len(rows) - failures}/{len(rows)} video(s) in {time.perf_counter() - started:.1f} s with "
+          f"{args.workers} worker(s) -> {args.out}", file=sys.stderr)
     return 1 if failures else 0
