@@ -14,6 +14,7 @@ def test_subcommands_are_registered() -> None:
     parser = build_parser()
     assert parser.parse_args(["overhead", "--net", "lstm"]).net == "lstm"
     assert parser.parse_args(["data", "--rows", "5"]).rows == 5
+    assert parser.parse_args(["extraction", "--workers", "1", "2"]).workers == [1, 2]
 
 
 def test_overhead_tiny_run_writes_json(tmp_path: Path) -> None:
@@ -71,3 +72,26 @@ def test_tuning_tiny_run_checks_both_studies(tmp_path: Path) -> None:
     for row in result["rows"]:
         assert row["ok"] and row["complete"] == 2 and row["distinct_params"] == 2 and row["wall_s"] > 0
     assert result["rows"][0]["speedup"] == 1.0 and result["rows"][1]["speedup"] > 0
+
+
+def test_extraction_tiny_run_writes_json(tmp_path: Path) -> None:
+    """Two tiny synthetic videos cycled into a folder of 3; 1 vs 2 workers give the same report."""
+    from datamodules.preprocessing import face_models
+    from test_extract_landmarks import write_video
+
+    try:
+        face_models.ensure_face_models()
+        face_models.ensure_attention_model()
+    except face_models.FaceModelError as exc:
+        pytest.skip(f"face models unavailable: {exc}")
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_video(videos / "a.mp4", frames=3)
+    write_video(videos / "b.mp4", frames=2)
+    out = tmp_path / "extraction.json"
+    assert main(["extraction", "--videos", str(videos), "--count", "3", "--workers", "1", "2", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [row["workers"] for row in result["rows"]] == [1, 2]
+    for row in result["rows"]:
+        assert row["videos"] == 3 and row["frames"] == 8 and row["wall_s"] > 0 and row["same_report"]
+    assert result["rows"][0]["speedup"] == 1.0 and result["rows"][1]["per_core"] > 0

@@ -2,7 +2,7 @@
 
 Example:
     >>> sorted(SUBCOMMANDS)
-    ['data', 'images', 'models', 'overhead', 'rocket', 'tuning']
+    ['data', 'extraction', 'images', 'models', 'overhead', 'rocket', 'tuning']
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "models": "facedep.benchmarks.models",
     "images": "facedep.benchmarks.images",
     "tuning": "facedep.benchmarks.tuning",
+    "extraction": "facedep.benchmarks.extraction",
 }
 """Subcommand -> module providing ``HELP``, ``add_arguments(parser)`` and ``run(args) -> dict``."""
 
