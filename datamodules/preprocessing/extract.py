@@ -35,9 +35,9 @@ import numpy as np
 from datamodules.io.landmarks import LandmarkSequence, save_landmarks
 from datamodules.output_folder import OutputFolderError, check_output_folder
 from datamodules.preprocessing.face_mesh import NUM_LANDMARKS, FaceDetector, FaceMesh
-from datamodules.preprocessing.face_models import FaceModelError
+from datamodules.preprocessing.face_models import FaceModelError, ensure_attention_model, ensure_face_models
 from datamodules.preprocessing.mesh_tracker import MODELS, MeshTracker, build_tracker
-from datamodules.preprocessing.parallel import Interrupted, WorkerError, map_ordered
+from datamodules.preprocessing.parallel import Interrupted, WorkerError, limit_threads, map_ordered
 from datamodules.preprocessing.sharding import ShardError, parse_shard, select_shard, sharded_name
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
@@ -58,11 +58,15 @@ class NoFaceWarning(UserWarning):
 
 
 def open_video(path: str | Path) -> tuple[cv2.VideoCapture, float | None, int]:
-    """Open a video; return the capture, its fps (None if unknown) and its announced frame count."""
+    """Open a video; return the capture, its fps (None if unknown) and its announced frame count.
+
+    The decoder uses OpenCV's thread count (``cv2.setNumThreads``, i.e. ``--threads``; FFmpeg would otherwise
+    take every core, and ``--workers N`` processes would compete for them); the frames are the same.
+    """
     path = Path(path)
     if not path.is_file():
         raise VideoReadError(f"video {path} does not exist")
-    capture = cv2.VideoCapture(str(path))
+    capture = cv2.VideoCapture(str(path), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, max(cv2.getNumThreads(), 1)])
     if not capture.isOpened():
         capture.release()
         raise VideoReadError(f"cannot open video {path} (unreadable or unsupported format)")
@@ -330,9 +334,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OutputFolderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    cv2.setNumThreads(args.threads)
-    try:  # also with --workers N: the models are checked (and fetched once) here, before any worker starts
-        tracker = build_tracker(args.model, args.models, num_threads=args.threads, min_score=args.min_score)
+    limit_threads(args.threads)  # OpenCV (and so the decoder), BLAS, as each worker does
+    try:  # with --workers N the models are checked (and fetched once) here, before any worker starts
+        if args.workers == 1:
+            tracker = build_tracker(args.model, args.models, num_threads=args.threads, min_score=args.min_score)
+        else:
+            ensure_face_models(args.models)
+            if args.model == "attention":
+                ensure_attention_model(args.models)
     except FaceModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -346,7 +355,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                    for video in chosen)
         bar = progress_bar(False)
     else:
-        del tracker  # each worker loads its own
         jobs = [(video, args.out / names[video]) for video in chosen]
         results = ((job[0], result) for job, result in map_ordered(
             _worker_video, jobs, args.workers, _worker_setup,

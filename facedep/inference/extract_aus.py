@@ -31,7 +31,7 @@ from typing import Any
 from datamodules.output_folder import OutputFolderError, check_output_folder
 from datamodules.preprocessing.extract import REPORT_NAME, file_size, output_names, progress_bar, videos_to_process
 from datamodules.preprocessing.face_models import FaceModelError
-from datamodules.preprocessing.parallel import Interrupted, WorkerError, map_ordered
+from datamodules.preprocessing.parallel import Interrupted, WorkerError, limit_threads, map_ordered
 from datamodules.preprocessing.sharding import ShardError, parse_shard, select_shard, sharded_name
 from facedep.inference.au_backends import DetectorBackend, ExtractError, MeshBackend, OpenFaceBackend
 from facedep.inference.common import PredictError
@@ -225,9 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return videos
     try:
         check_output_folder(args.out)
-        import cv2
-
-        cv2.setNumThreads(args.threads)
+        limit_threads(args.threads)  # OpenCV (and so the decoder), BLAS, torch, as each worker does
         backend = make_backend(args, args.ckpt)
     except (OutputFolderError, FaceModelError, PredictError) as exc:
         print(f"error: {exc}", file=sys.stderr)
