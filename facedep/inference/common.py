@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-from facedep.inference.checkpoints import import_allowed, load_checkpoint
+# torch and the checkpoint loader are imported where used: the video extractors' worker processes
+# (extract_aus.py --workers) need only PredictError from here, and importing torch costs each of them ~1.2 s.
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -39,6 +41,8 @@ def read_checkpoint(ckpt: str | Path | CheckpointFile, what: str = "checkpoint",
 
     A missing, unreadable or unsafe file raises ``error`` naming it.
     """
+    from facedep.inference.checkpoints import load_checkpoint
+
     if isinstance(ckpt, CheckpointFile):
         return ckpt
     return CheckpointFile(Path(ckpt), load_checkpoint(ckpt, what, error))
@@ -47,11 +51,15 @@ def read_checkpoint(ckpt: str | Path | CheckpointFile, what: str = "checkpoint",
 def import_class(path: str, ckpt: str | Path = "checkpoint", base: type | None = None, where: str = "class path") -> type:
     """``"package.module.Class"`` -> the class, only from this project's allow-listed modules
     (:func:`facedep.inference.checkpoints.import_allowed`); PredictError naming ``ckpt`` and ``where`` else."""
+    from facedep.inference.checkpoints import import_allowed
+
     return import_allowed(path, ckpt, where, base, PredictError)
 
 
 def pick_device(name: str) -> torch.device:
     """``cpu`` or ``cuda`` (error when CUDA is not available)."""
+    import torch
+
     if name == "cuda" and not torch.cuda.is_available():
         raise PredictError("--device cuda: CUDA is not available on this machine")
     return torch.device(name)

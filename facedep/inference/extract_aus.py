@@ -169,10 +169,10 @@ MESH_MIN_FACE_SCORE = 0.5
 
 def min_face_score(args: argparse.Namespace) -> float:
     """``--min-face-score`` when given, else the backend's default (mesh 0.5, detector 0.7)."""
-    from facedep.inference.faces import DEFAULT_MIN_FACE_SCORE
-
     if getattr(args, "min_face_score", None) is not None:
         return float(args.min_face_score)
+    from facedep.inference.faces import DEFAULT_MIN_FACE_SCORE  # torch: only when needed
+
     return MESH_MIN_FACE_SCORE if args.backend == "mesh" else DEFAULT_MIN_FACE_SCORE
 
 
@@ -226,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_output_folder(args.out)
         limit_threads(args.threads)  # OpenCV (and so the decoder), BLAS, torch, as each worker does
+        args.min_face_score = min_face_score(args)  # resolved here: the workers then need not import torch for it
         backend = make_backend(args, args.ckpt)
     except (OutputFolderError, FaceModelError, PredictError) as exc:
         print(f"error: {exc}", file=sys.stderr)
