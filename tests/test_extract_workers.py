@@ -181,7 +181,11 @@ def test_au_workers_and_shards_match_one_worker_openface(tmp_path: Path) -> None
     dummy_videos(tmp_path / "videos", ["v0.mp4", "v1_bad.mp4", "v2.mp4", "v3.mp4", "v4.mp4"])
     backend = ["--backend", "openface", "--openface-bin", str(binary)]
     timing = extract_aus.TIMING_COLUMNS
+    import torch
+
+    threads = torch.get_num_threads()
     assert run_aus(tmp_path / "videos", tmp_path / "one", *backend) == 1
+    assert torch.get_num_threads() == threads  # --threads 1 held the run only, not the caller's process
     assert run_aus(tmp_path / "videos", tmp_path / "two", *backend, "--workers", "2") == 1
     for k in (1, 2):
         run_aus(tmp_path / "videos", tmp_path / "shards", *backend, "--workers", "2", "--shard", f"{k}/2")

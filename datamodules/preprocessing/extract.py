@@ -37,7 +37,7 @@ from datamodules.output_folder import OutputFolderError, check_output_folder
 from datamodules.preprocessing.face_mesh import NUM_LANDMARKS, FaceDetector, FaceMesh
 from datamodules.preprocessing.face_models import FaceModelError, ensure_attention_model, ensure_face_models
 from datamodules.preprocessing.mesh_tracker import MODELS, MeshTracker, build_tracker
-from datamodules.preprocessing.parallel import Interrupted, WorkerError, limit_threads, map_ordered
+from datamodules.preprocessing.parallel import Interrupted, WorkerError, held_threads, map_ordered
 from datamodules.preprocessing.sharding import ShardError, parse_shard, select_shard, sharded_name
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
@@ -318,6 +318,12 @@ def file_size(path: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the extraction; exit code 0 if every video was processed, 1 otherwise (130 after Ctrl-C with workers)."""
     args = build_parser().parse_args(argv)
+    with held_threads(args.threads):  # OpenCV (and so the decoder) and BLAS, as each worker holds them
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """:func:`main` after parsing."""
     try:
         shard = parse_shard(args.shard) if args.shard else None
     except ShardError as exc:
@@ -334,7 +340,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OutputFolderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    limit_threads(args.threads)  # OpenCV (and so the decoder), BLAS, as each worker does
     try:  # with --workers N the models are checked (and fetched once) here, before any worker starts
         if args.workers == 1:
             tracker = build_tracker(args.model, args.models, num_threads=args.threads, min_score=args.min_score)

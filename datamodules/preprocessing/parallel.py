@@ -27,6 +27,7 @@ import multiprocessing
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -69,6 +70,39 @@ def limit_threads(threads: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
+
+
+@contextmanager
+def held_threads(threads: int) -> Iterator[None]:
+    """:func:`limit_threads` for the duration of the block in the calling process (``--workers 1``).
+
+    The BLAS/OpenMP pools and torch get their thread counts back afterwards, so that a caller of ``main()``
+    keeps its own; OpenCV's stays set, as ``cv2.setNumThreads`` always did. Nothing happens for ``threads < 1``
+    (the commands reject it with their own message).
+    """
+    if threads < 1:
+        yield
+        return
+    import cv2
+
+    cv2.setNumThreads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        limits = None
+    else:
+        limits = threadpool_limits(threads)
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+        if torch is not None and before:
+            torch.set_num_threads(before)
 
 
 def _init_worker(setup: Callable[..., Any], setup_args: tuple, threads: int) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 from datamodules.output_folder import OutputFolderError, check_output_folder
 from datamodules.preprocessing.extract import REPORT_NAME, file_size, output_names, progress_bar, videos_to_process
 from datamodules.preprocessing.face_models import FaceModelError
-from datamodules.preprocessing.parallel import Interrupted, WorkerError, limit_threads, map_ordered
+from datamodules.preprocessing.parallel import Interrupted, WorkerError, held_threads, map_ordered
 from datamodules.preprocessing.sharding import ShardError, parse_shard, select_shard, sharded_name
 from facedep.inference.au_backends import DetectorBackend, ExtractError, MeshBackend, OpenFaceBackend
 from facedep.inference.common import PredictError
@@ -209,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit 0 when every video gave a CSV, 1 when one was skipped (unreadable, no face), 2 on a usage error."""
     args = build_parser().parse_args(argv)
+    with held_threads(args.threads):  # OpenCV (and so the decoder), BLAS, torch, as each worker holds them
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """:func:`main` after parsing."""
     try:
         shard = parse_shard(args.shard) if args.shard else None
     except ShardError as exc:
@@ -225,7 +231,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return videos
     try:
         check_output_folder(args.out)
-        limit_threads(args.threads)  # OpenCV (and so the decoder), BLAS, torch, as each worker does
         args.min_face_score = min_face_score(args)  # resolved here: the workers then need not import torch for it
         backend = make_backend(args, args.ckpt)
     except (OutputFolderError, FaceModelError, PredictError) as exc:
