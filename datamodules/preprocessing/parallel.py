@@ -86,14 +86,14 @@ def held_threads(threads: int) -> Iterator[None]:
     import cv2
 
     cv2.setNumThreads(threads)
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None  # before threadpoolctl lowers OpenMP's
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - scikit-learn brings it
         limits = None
     else:
         limits = threadpool_limits(threads)
-    torch = sys.modules.get("torch")
-    before = torch.get_num_threads() if torch is not None else None
     if torch is not None:
         torch.set_num_threads(threads)
     try:
