@@ -247,7 +247,7 @@ def test_benchmark_command_runs(tmp_path) -> None:  # noqa: ANN001
             "--threads", str(torch.get_num_threads()), "--device", "cpu", "--json", str(out)]
     assert main(args) == 0
     results = json.loads(out.read_text())
-    assert set(results["ours"]) == {"rocket", "minirocket"} and results["aeon"] is None
+    assert set(results["ours"]) == {"rocket", "minirocket", "minirocket_torch"} and results["aeon"] is None
     assert all(rate > 0 for rate in results["ours"].values())
 
 
