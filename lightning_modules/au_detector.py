@@ -24,11 +24,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
+from lightning_modules.lean_module import LeanLightningModule
 from lightning_modules.aggregation import gather_unique
 from lightning_modules.multilabel import LossKind, MultiLabelLoss, masked_regression_loss
 from lightning_modules.multilabel_metrics import best_thresholds, flatten_scores, multilabel_scores, regression_scores
@@ -38,7 +38,7 @@ from lightning_modules.optimization import optimizers_from
 Batch = dict[str, torch.Tensor]
 
 
-class AUDetector(pl.LightningModule):
+class AUDetector(LeanLightningModule):
     """Multi-label AU detector: ``sigmoid(Linear(backbone(x)))`` per AU, per-AU thresholds.
 
     Args:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Literal
 
-import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
+from lightning_modules.lean_module import LeanLightningModule
 from lightning_modules.aggregation import gather_unique, three_levels
 from lightning_modules.losses import ClassificationLoss, LossKind
 from lightning_modules.metrics import LEVELS, classification_metrics, confusion_matrix_metric
@@ -27,7 +27,7 @@ from lightning_modules.thresholds import best_threshold, shift_to_threshold
 LevelPredictions = dict[str, torch.Tensor]  # ids, y, probs
 
 
-class BaseClassifier(pl.LightningModule):
+class BaseClassifier(LeanLightningModule):
     """Shared training/evaluation logic. Batches are dicts with ``x, y, video, subject, index``.
 
     Args:

@@ -31,11 +31,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import pandas as pd
-import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import nn
 
+from lightning_modules.lean_module import LeanLightningModule
 from lightning_modules.aggregation import gather_unique
 from lightning_modules.hparams import save_plain_callables
 from lightning_modules.nets import RecurrentNet
@@ -72,7 +72,7 @@ def selection_score(scores: Mapping[str, float], metric: str) -> float:
     return -1.0 if math.isnan(ccc) else ccc
 
 
-class SequenceRegressor(pl.LightningModule):
+class SequenceRegressor(LeanLightningModule):
     """Regresses one value per window; batches ``{x, y, video, subject, index}`` (``x``: what ``net`` takes).
 
     Args:

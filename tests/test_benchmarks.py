@@ -19,12 +19,22 @@ def test_subcommands_are_registered() -> None:
 
 def test_overhead_tiny_run_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "overhead.json"
-    assert main(["overhead", "--subjects", "8", "--epochs", "1", "--frames", "120", "200", "--json", str(out)]) == 0
+    assert main(["overhead", "--subjects", "8", "--epochs", "1", "--frames", "120", "200", "--profile",
+                 "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert {"ours", "plain", "ratio", "samples_per_epoch", "epoch_seconds", "machine", "train_windows"} <= set(result)
     assert result["ours"] > 0 and result["plain"] > 0 and result["ratio"] > 0
     assert len(result["epoch_seconds"]["ours"]) == len(result["epoch_seconds"]["plain"]) == 2  # warm-up + 1
     assert result["machine"]["torch_threads"] >= 1 and result["machine"]["cpu"]
+    control = result["control"]  # the minimal LightningModule, against its own interleaved plain epochs
+    assert len(control["epoch_seconds"]["ours"]) == 2 and control["ratio"] > 0
+    assert result["ours_over_minimal"] == pytest.approx(result["ratio"] / control["ratio"])
+    per_step = result["profile"]["ms_per_step"]
+    assert set(per_step) == {"plain", "control", "ours"}
+    # the plain loop enters Lightning only for the DataModule's batch hook
+    assert per_step["plain"].get("lightning", 0.0) < 0.1 * min(per_step["control"]["lightning"], per_step["ours"]["lightning"])
+    assert per_step["ours"]["torchmetrics"] > 0 and per_step["control"].get("torchmetrics", 0.0) == 0.0
+    assert all(row["ms_per_step"] > 0 for row in result["profile"]["top_functions_ours"])
 
 
 def test_data_tiny_run_writes_json(tmp_path: Path) -> None:
