@@ -82,6 +82,19 @@ def normalize_batch(batch: Any, mean: Sequence[float], std: Sequence[float]) -> 
     return {**batch, "x": (x.float() / 255.0 - mean_t.view(shape)) / std_t.view(shape)}  # the host's formula
 
 
+def normalize_unit_batch(batch: dict, mean: Sequence[float], std: Sequence[float]) -> dict:
+    """Batch ``x`` float ``(B, 3, H, W)`` in ``[0, 1]`` (e.g. augmented on the device) -> ``(x - mean) / std``.
+
+    Example:
+        >>> normalize_unit_batch({"x": torch.ones(1, 3, 1, 1)}, (0.5,) * 3, (0.5,) * 3)["x"].flatten().tolist()
+        [1.0, 1.0, 1.0]
+    """
+    x = batch["x"]
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    mean_t, std_t = _channel_stats(tuple(mean), tuple(std), x.device)
+    return {**batch, "x": (x - mean_t.view(shape)) / std_t.view(shape)}
+
+
 @functools.lru_cache(maxsize=16)
 def _channel_stats(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
     """float32 ``mean`` and ``std`` on ``device``, made once (a copy per batch would wait for the GPU's queue)."""

@@ -6,6 +6,8 @@ items: :mod:`datamodules.image_dataset`. Unreadable or corrupt files are skipped
 report and warned about. With ``normalize_on_device: true`` batches carry uint8 images that the
 DataModule's ``on_after_batch_transfer`` normalises on the training device: a quarter of the bytes
 through the workers, shared memory and the host-to-device copy, and no float work in the workers.
+With ``augment_on_device: true`` (implies ``normalize_on_device``) the training augmentation runs there
+too, batched (:mod:`datamodules.image_device_augment`): the workers only gather cached uint8 crops.
 Items: ``video`` is the image's id (``sample_names()["video"]`` gives its path) and ``subject`` its
 group's id (the image itself when the manifest has no groups).
 
@@ -21,13 +23,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torch.utils.data import DataLoader
 
 from datamodules.base import STAGES, SubjectDataModule, per_sample_subjects
 from datamodules.image_cache import FaceImageCacheMixin
 from datamodules.image_dataset import FaceImageDataset
-from datamodules.image_transforms import DEFAULT_TRAIN_TRANSFORMS, build_transforms, normalize_batch, resolve_normalization
+from datamodules.image_device_augment import DeviceAugmentation
+from datamodules.image_transforms import (
+    DEFAULT_TRAIN_TRANSFORMS,
+    build_transforms,
+    normalize_batch,
+    normalize_unit_batch,
+    resolve_normalization,
+)
 from datamodules.io.au_table import DataFormatError
 
 MAX_NAMED = 5
@@ -47,6 +57,8 @@ class FaceImageDataModule(FaceImageCacheMixin, SubjectDataModule):
         mean, std: explicit per-channel values (override ``normalization``).
         normalize_on_device: batches carry uint8 images, normalised on the training device after the copy
             (for GPUs that the workers' float work and bytes cannot keep fed; same values as on the host).
+        augment_on_device: run ``train_transforms`` on the training device, batched, instead of in the
+            workers (HorizontalFlip, Affine and ColorJitter; others are refused); implies ``normalize_on_device``.
         **kwargs: see :class:`~datamodules.base.SubjectDataModule` (``standardize`` is unused here; ``target: score``
             regresses each image's score).
     """
@@ -67,6 +79,7 @@ class FaceImageDataModule(FaceImageCacheMixin, SubjectDataModule):
         mean: list[float] | None = None,
         std: list[float] | None = None,
         normalize_on_device: bool = False,
+        augment_on_device: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(manifest, **kwargs)
@@ -79,7 +92,9 @@ class FaceImageDataModule(FaceImageCacheMixin, SubjectDataModule):
         self.train_transform_specs = DEFAULT_TRAIN_TRANSFORMS if train_transforms is None else list(train_transforms)
         self.eval_transform_specs = list(eval_transforms or [])
         self.mean, self.std = resolve_normalization(normalization, mean, std)
-        self.normalize_on_device = normalize_on_device
+        self.normalize_on_device = normalize_on_device or augment_on_device
+        self.device_augmentation = (DeviceAugmentation(self.train_transform_specs, seed=self.seed)
+                                    if augment_on_device and self.train_transform_specs else None)
         self.decode_report: dict[str, Any] = {}
         self.identity_leakage = False
         self._detector: Any | None = None
@@ -93,7 +108,19 @@ class FaceImageDataModule(FaceImageCacheMixin, SubjectDataModule):
         return super()._loader(name, shuffle)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Normalise uint8 batches (``normalize_on_device``) where they landed."""
+        """Normalise uint8 batches (``normalize_on_device``) where they landed; training batches are
+        augmented there first with ``augment_on_device``."""
+        trainer = getattr(self, "trainer", None)
+        return self.device_batch(batch, training=bool(trainer is not None and trainer.training))
+
+    def device_batch(self, batch: Any, training: bool) -> Any:
+        """``batch`` after the copy: augmented when ``training`` (``augment_on_device``), then normalised.
+
+        Also for loops without a Trainer (e.g. ``benchmark.py overhead``'s plain loop).
+        """
+        if training and self.device_augmentation is not None and isinstance(batch, dict) \
+                and isinstance(batch.get("x"), torch.Tensor) and batch["x"].dtype == torch.uint8:
+            return normalize_unit_batch({**batch, "x": self.device_augmentation(batch["x"])}, self.mean, self.std)
         return normalize_batch(batch, self.mean, self.std)
 
     def prepare_data(self) -> None:
@@ -117,6 +144,8 @@ class FaceImageDataModule(FaceImageCacheMixin, SubjectDataModule):
         for name in STAGES:
             rows = videos[videos["stage"] == name]
             specs = self.train_transform_specs if name == "train" else self.eval_transform_specs
+            if name == "train" and self.device_augmentation is not None:
+                specs = []  # augmented on the device, batched
             self.datasets[name] = FaceImageDataset(
                 images, rows["video_index"].tolist(), rows["target"].to_numpy(), rows["video_index"].tolist(),
                 rows["subject_index"].tolist(), build_transforms(specs), self.mean, self.std,

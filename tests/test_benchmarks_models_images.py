@@ -113,12 +113,14 @@ def test_images_uint8_side_channels_last_and_device_normalisation(tmp_path: Path
     out = tmp_path / "images.json"
     assert main(["images", "--images", "24", "--source-size", "48", "--image-size", "32", "--batch-size", "8",
                  "--workers", "0", "--epochs", "1", "--train-epochs", "1", "--normalize-on-device", "--channels-last",
-                 "--json", str(out)]) == 0
+                 "--augment-on-device", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert set(result["loader"][0]) == {"workers", "decode", "cache", "cache_u8"}
+    assert set(result["loader"][0]) == {"workers", "decode", "cache", "cache_u8", "cache_gpu_aug"}
     train = result["train"]
-    assert train["sides"] == ["decode", "cache", "cache_u8"] and train["channels_last"] and not train["compile"]
-    assert train["cache_u8"]["epochs"][0]["images"] == result["data"]["train_images"]
+    assert train["sides"] == ["decode", "cache", "cache_u8", "cache_gpu_aug"] and train["channels_last"]
+    assert not train["compile"]
+    for side in ("cache_u8", "cache_gpu_aug"):
+        assert train[side]["epochs"][0]["images"] == result["data"]["train_images"]
 
 
 def test_train_epoch_normalises_uint8_batches_like_the_host() -> None:
@@ -144,3 +146,9 @@ def test_train_epoch_normalises_uint8_batches_like_the_host() -> None:
     assert result["images"] == 1 and seen[0].dtype == torch.float32
     torch.testing.assert_close(seen[0], (pixels.float() / 255 - 0.5) / 0.25)
     assert seen[0].is_contiguous(memory_format=torch.channels_last)
+
+    from datamodules.image_device_augment import DeviceAugmentation
+
+    flip = DeviceAugmentation([{"name": "HorizontalFlip", "p": 1.0}])  # the cache_gpu_aug side: augmented first
+    train_epoch(model, optimizer, [batch], torch.device("cpu"), normalization=((0.5,) * 3, (0.25,) * 3), augment=flip)
+    torch.testing.assert_close(seen[1], (pixels.float().flip(-1) / 255 - 0.5) / 0.25)

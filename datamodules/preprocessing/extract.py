@@ -37,7 +37,7 @@ from datamodules.output_folder import OutputFolderError, check_output_folder
 from datamodules.preprocessing.face_mesh import NUM_LANDMARKS, FaceDetector, FaceMesh
 from datamodules.preprocessing.face_models import FaceModelError, ensure_attention_model, ensure_face_models
 from datamodules.preprocessing.mesh_tracker import MODELS, MeshTracker, build_tracker
-from datamodules.preprocessing.parallel import Interrupted, WorkerError, held_threads, map_ordered
+from datamodules.preprocessing.parallel import Interrupted, WorkerError, held_threads, map_ordered, pool_error_exit
 from datamodules.preprocessing.sharding import ShardError, parse_shard, select_shard, sharded_name
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
@@ -375,14 +375,8 @@ def _run(args: argparse.Namespace) -> int:
                 rows.append(row)
                 failures += failed
                 bar.update(task, advance=1)
-    except WorkerError as exc:
-        if exc.detail:
-            print(exc.detail.strip().strip('"').strip(), file=sys.stderr)  # the worker's traceback
-        print(f"error: --workers {args.workers} stopped on video {exc}; no report written", file=sys.stderr)
-        return 1
-    except Interrupted as exc:
-        print(f"error: {exc} (--workers {args.workers}); no report written", file=sys.stderr)
-        return 130
+    except (WorkerError, Interrupted) as exc:
+        return pool_error_exit(exc, args.workers)
     write_report(rows, args.out / sharded_name(REPORT_NAME, shard))
     print(f"{len(rows) - failures}/{len(rows)} video(s) in {time.perf_counter() - started:.1f} s with "
           f"{args.workers} worker(s) -> {args.out}", file=sys.stderr)

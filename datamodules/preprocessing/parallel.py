@@ -56,6 +56,23 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(f"interrupted while processing {', '.join(map(str, self.items)) or 'no video'}")
 
 
+def pool_error_exit(exc: WorkerError | Interrupted, workers: int) -> int:
+    """Say on stderr why a ``--workers`` run stopped (the worker's traceback first) and return the exit code:
+    1 for a worker error, 130 for Ctrl-C. The caller writes no report.
+
+    Example:
+        >>> pool_error_exit(WorkerError("a.mp4", "bad frame"), 2)
+        1
+    """
+    if isinstance(exc, Interrupted):
+        print(f"error: {exc} (--workers {workers}); no report written", file=sys.stderr)
+        return 130
+    if exc.detail:
+        print(exc.detail.strip().strip('"').strip(), file=sys.stderr)  # the worker's traceback
+    print(f"error: --workers {workers} stopped on video {exc}; no report written", file=sys.stderr)
+    return 1
+
+
 def limit_threads(threads: int) -> None:
     """At most ``threads`` CPU threads here for OpenCV, the BLAS/OpenMP pools and torch (when imported)."""
     import cv2

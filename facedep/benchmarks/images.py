@@ -14,7 +14,10 @@ per side synchronised after every step, with CUDA events timing the GPU work) an
 keeps the device fed (waiting < 10 % of the time). With ``--normalize-on-device`` a third side,
 ``cache_u8``, is the cache loader handing uint8 batches to the device, normalised there (the
 DataModule's ``normalize_on_device``); ``--channels-last`` and ``--compile`` set the model's memory
-format and ``torch.compile`` for every side. Epochs alternate between the sides (decode, cache,
+format and ``torch.compile`` for every side. With ``--augment-on-device`` a side ``cache_gpu_aug`` hands
+un-augmented uint8 batches to the device, which augments them batched there
+(:class:`~datamodules.image_device_augment.DeviceAugmentation`, the same transform specs) and normalises
+them (the DataModule's ``augment_on_device``). Epochs alternate between the sides (decode, cache,
 decode, ...) after one warm-up epoch each (worker start-up, page cache); medians are reported and
 ``ratio`` is a side's rate over the ``decode`` rate. The one-off cache fill (``dm.setup``) is timed too.
 
@@ -49,7 +52,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from datamodules.image_transforms import normalize_batch
+from datamodules.image_transforms import normalize_batch, normalize_unit_batch
 
 HELP = "face images: loader images/s decoding JPEGs vs the uint8 cache (per worker), training images/s with and without it"
 SIDES = ("decode", "cache")
@@ -75,6 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (warm-up epochs compile)")
     parser.add_argument("--normalize-on-device", action="store_true",
                         help="add side cache_u8: uint8 batches normalised on the device after the copy")
+    parser.add_argument("--augment-on-device", action="store_true",
+                        help="add the side cache_gpu_aug: uint8 batches augmented and normalised on the device")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     parser.add_argument("--json", default=None, help="also write the results to this file")
@@ -144,8 +149,11 @@ def decode_dataset(dm):  # noqa: ANN001, ANN201
 
 
 def sides_of(args: argparse.Namespace) -> tuple[str, ...]:
-    """The compared sides: ``decode``, ``cache`` and, with ``--normalize-on-device``, ``cache_u8``."""
-    return (*SIDES, "cache_u8") if getattr(args, "normalize_on_device", False) else SIDES
+    """The compared sides: ``decode``, ``cache``, with ``--normalize-on-device`` ``cache_u8``, with
+    ``--augment-on-device`` ``cache_gpu_aug``."""
+    extra = (("cache_u8",) if getattr(args, "normalize_on_device", False) else ()) + \
+        (("cache_gpu_aug",) if getattr(args, "augment_on_device", False) else ())
+    return (*SIDES, *extra)
 
 
 def loaders(dm, workers: int, sides: Sequence[str] = SIDES) -> dict[str, DataLoader]:  # noqa: ANN001
@@ -161,6 +169,10 @@ def loaders(dm, workers: int, sides: Sequence[str] = SIDES) -> dict[str, DataLoa
         uint8 = copy.copy(dm.datasets["train"])
         uint8.device_normalize = True
         out["cache_u8"] = loader(uint8)
+    if "cache_gpu_aug" in sides:
+        raw = copy.copy(dm.datasets["train"])
+        raw.device_normalize, raw.transform = True, None  # augmented on the device instead
+        out["cache_gpu_aug"] = loader(raw)
     return {side: out[side] for side in sides}
 
 
@@ -221,10 +233,11 @@ def build_train_model(name: str, image_size: int) -> nn.Module:
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Iterable[dict[str, torch.Tensor]],
                 device: torch.device, bf16: bool = False, sync_steps: bool = False,
                 normalization: tuple[Sequence[float], Sequence[float]] = ((0.0,) * 3, (1.0,) * 3),
-                channels_last: bool = False) -> dict[str, Any]:
+                channels_last: bool = False, augment: Any | None = None) -> dict[str, Any]:
     """One training epoch: seconds, images, seconds waiting in ``next(loader)``; with ``sync_steps`` (CUDA)
     the device is synchronised after every step and CUDA events time each step's device work. uint8
-    batches are normalised on the device with ``normalization`` (mean, std), as the DataModule does."""
+    batches are normalised on the device with ``normalization`` (mean, std), as the DataModule does, after
+    ``augment`` (a :class:`~datamodules.image_device_augment.DeviceAugmentation`) when given."""
     model.train()
     cuda_events = sync_steps and device.type == "cuda"
     wait, images, steps, device_ms = 0.0, 0, 0, 0.0
@@ -240,7 +253,10 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Iter
             begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             begin.record()
         x, y = batch["x"].to(device, non_blocking=True), batch["y"].to(device, non_blocking=True)
-        x = normalize_batch({"x": x}, *normalization)["x"]
+        if augment is not None and x.dtype == torch.uint8:
+            x = normalize_unit_batch({"x": augment(x)}, *normalization)["x"]
+        else:
+            x = normalize_batch({"x": x}, *normalization)["x"]
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
@@ -276,19 +292,24 @@ def train_benchmark(dm, args: argparse.Namespace, device: torch.device) -> dict:
         model = torch.compile(model)
     pair = loaders(dm, args.train_workers, sides)
     step = dict(device=device, bf16=args.bf16, normalization=(dm.mean, dm.std), channels_last=channels_last)
+    augment = {side: None for side in sides}
+    if "cache_gpu_aug" in sides:
+        from datamodules.image_device_augment import DeviceAugmentation
+
+        augment["cache_gpu_aug"] = DeviceAugmentation(dm.train_transform_specs, seed=args.seed)
     for side in sides:
-        train_epoch(model, optimizer, pair[side], **step)  # warm-up (and compilation)
+        train_epoch(model, optimizer, pair[side], augment=augment[side], **step)  # warm-up (and compilation)
     epochs: dict[str, list[dict]] = {side: [] for side in sides}
     for _ in range(args.train_epochs):
         for side in sides:
-            epochs[side].append(train_epoch(model, optimizer, pair[side], **step))
+            epochs[side].append(train_epoch(model, optimizer, pair[side], augment=augment[side], **step))
     result: dict[str, Any] = summarize({s: [(e["seconds"], e["images"]) for e in epochs[s]] for s in sides})
     for side in sides:
         result[side]["wait_share"] = statistics.median(e["wait_share"] for e in epochs[side])
         result[side]["epochs"] = epochs[side]
     if device.type == "cuda":
-        result["breakdown"] = {side: train_epoch(model, optimizer, pair[side], sync_steps=True, **step)
-                               for side in sides}
+        result["breakdown"] = {side: train_epoch(model, optimizer, pair[side], sync_steps=True,
+                                                 augment=augment[side], **step) for side in sides}
     source = result.get("breakdown", result)
     result["fed"] = {side: source[side]["wait_share"] < FED_THRESHOLD for side in sides}
     result.update(model=args.model, workers=args.train_workers, bf16=args.bf16, channels_last=channels_last,
@@ -302,22 +323,22 @@ def format_tables(results: dict) -> str:
     Example:
         >>> side = {"images_per_s": 100.0, "images_per_s_per_worker": 100.0, "ratio": 1.0, "wait_share": 0.5}
         >>> print(format_tables({"loader": [{"workers": 0, "decode": side, "cache": side}]}).splitlines()[2])
-              0 decode            100.0          100.0     1.00
+              0 decode               100.0          100.0     1.00
     """
     lines = []
     if results.get("loader"):
-        lines += [f"{'workers':>7} {'side':<10} {'images/s':>12} {'per worker':>14} {'ratio':>8}", "-" * 55]
+        lines += [f"{'workers':>7} {'side':<13} {'images/s':>12} {'per worker':>14} {'ratio':>8}", "-" * 58]
         for row in results["loader"]:
             for side in [k for k in row if k != "workers"]:
                 r = row[side]
-                lines.append(f"{row['workers']:>7} {side:<10} {r['images_per_s']:12.1f} "
+                lines.append(f"{row['workers']:>7} {side:<13} {r['images_per_s']:12.1f} "
                              f"{r['images_per_s_per_worker']:14.1f} {r['ratio']:8.2f}")
     train = results.get("train")
     if train:
-        lines += ["", f"{'training':<10} {'images/s':>12} {'ratio':>8} {'waiting':>9} {'fed':>5}", "-" * 48]
+        lines += ["", f"{'training':<13} {'images/s':>12} {'ratio':>8} {'waiting':>9} {'fed':>5}", "-" * 51]
         source = train.get("breakdown", train)
         for side in train.get("sides", SIDES):
-            lines.append(f"{side:<10} {train[side]['images_per_s']:12.1f} {train[side]['ratio']:8.2f} "
+            lines.append(f"{side:<13} {train[side]['images_per_s']:12.1f} {train[side]['ratio']:8.2f} "
                          f"{100 * source[side]['wait_share']:8.1f}% {'yes' if train['fed'][side] else 'no':>5}")
     return "\n".join(lines)
 

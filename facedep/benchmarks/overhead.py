@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     parser.add_argument("--precision", choices=("32-true", "bf16-mixed"), default="32-true")
     parser.add_argument("--channels-last", action="store_true", help="--net image: channels-last model and inputs")
+    parser.add_argument("--augment-on-device", action="store_true",
+                        help="--net image: training augmentation on the device (the DataModule's augment_on_device)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     parser.add_argument("--json", default=None, help="also write the results to this file")
@@ -119,6 +121,7 @@ def make_image_datamodule(root: Path, args: argparse.Namespace):  # noqa: ANN201
                                            size=args.image_size, seed=args.seed)
     dm = FaceImageDataModule(str(manifest), image_size=args.image_size, batch_size=args.batch_size,
                              num_workers=args.workers, normalize_on_device=True, cache_dir=str(root / "cache"),
+                             augment_on_device=getattr(args, "augment_on_device", False),
                              seed=args.seed)
     dm.setup("fit")
     return dm
@@ -152,8 +155,8 @@ def plain_epoch(net: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optim
     start = time.perf_counter()
     for batch in batches:
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k in ("x", "y")}
-        if dm is not None:
-            batch = dm.on_after_batch_transfer(batch, 0)
+        if dm is not None:  # a training batch: augmented on the device too with augment_on_device
+            batch = dm.device_batch(batch, True) if hasattr(dm, "device_batch") else dm.on_after_batch_transfer(batch, 0)
         x, y = batch["x"], batch["y"]
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -31,7 +31,7 @@ from typing import Any
 from datamodules.output_folder import OutputFolderError, check_output_folder
 from datamodules.preprocessing.extract import REPORT_NAME, file_size, output_names, progress_bar, videos_to_process
 from datamodules.preprocessing.face_models import FaceModelError
-from datamodules.preprocessing.parallel import Interrupted, WorkerError, held_threads, map_ordered
+from datamodules.preprocessing.parallel import Interrupted, WorkerError, held_threads, map_ordered, pool_error_exit
 from datamodules.preprocessing.sharding import ShardError, parse_shard, select_shard, sharded_name
 from facedep.inference.au_backends import DetectorBackend, ExtractError, MeshBackend, OpenFaceBackend
 from facedep.inference.common import PredictError
@@ -240,14 +240,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         rows = extract_videos(backend, videos, args.out, args.stride, not args.no_progress, shard, workers=args.workers,
                               backend_factory=(make_backend, (args, args.ckpt)), threads=args.threads)
-    except WorkerError as exc:
-        if exc.detail:
-            print(exc.detail.strip().strip('"').strip(), file=sys.stderr)  # the worker's traceback
-        print(f"error: --workers {args.workers} stopped on video {exc}; no report written", file=sys.stderr)
-        return 1
-    except Interrupted as exc:
-        print(f"error: {exc} (--workers {args.workers}); no report written", file=sys.stderr)
-        return 130
+    except (WorkerError, Interrupted) as exc:
+        return pool_error_exit(exc, args.workers)
     done = [r for r in rows if not r["error"]]
     print(f"{len(done)}/{len(rows)} video(s) in {time.perf_counter() - started:.1f} s with {args.workers} worker(s) "
           f"-> {args.out} (report {args.out / report_name(shard)})", file=sys.stderr)
