@@ -5,7 +5,7 @@
 #   bash scripts/gpu_benchmarks.sh PART [RESULTS_DIR [ARCHIVE]]
 #
 # PART: 1 (face-image training: the loader vs ResNet50 bf16 channels-last, train.py with bf16-mixed and
-# torch.compile, the hybrid), 2 (the GPU tests, the model table with MFU), 3 (torch.compile model rows,
+# torch.compile, the hybrid), 2 (the GPU tests, the model table with MFU, ROCKET/MiniRocket vs aeon), 3 (torch.compile model rows,
 # framework overhead of the AU nets on the GPU), 4 (ResNet50 framework overhead, and the steady state on
 # 4x longer epochs: the loader benchmark and train.py), or all. ONLY="step names" runs just those steps.
 # Logs and JSON go to RESULTS_DIR (default gpu_results/); with ARCHIVE, RESULTS_DIR is packed into that
@@ -139,6 +139,11 @@ part2() {
     step models_au 120 $PY scripts/benchmark.py models --device cuda --models inception_time lstm gru transformer \
         --batch-size 128 --steps 10 --warmup 3 --rounds 3 --inference --variants fp32 bf16 \
         --json "$RESULTS/models_au.json"
+    # issue #19: ROCKET / MiniRocket on the GPU against aeon on this machine's CPU (AEON_PYTHON: a venv with
+    # aeon==1.6.0, see docs/benchmarks.md; without it only our GPU rates are recorded)
+    step rocket_gpu 240 $PY scripts/benchmark.py rocket --device cuda --series 4000 --threads "$(nproc)" \
+        ${AEON_PYTHON:+--aeon-python "$AEON_PYTHON"} $([ -n "${AEON_PYTHON:-}" ] || echo --no-aeon) \
+        --json "$RESULTS/rocket_gpu.json"
 }
 
 part3() {
