@@ -37,6 +37,15 @@ def test_overhead_tiny_run_writes_json(tmp_path: Path) -> None:
     assert all(row["ms_per_step"] > 0 for row in result["profile"]["top_functions_ours"])
 
 
+def test_overhead_rounds_report_the_median_run(tmp_path: Path) -> None:
+    out = tmp_path / "overhead.json"
+    assert main(["overhead", "--subjects", "8", "--epochs", "1", "--frames", "120", "200", "--rounds", "3",
+                 "--no-control", "--net", "lstm", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["rounds"] == 3 and len(result["ratios"]) == 3 and "control" not in result
+    assert result["ratio"] == sorted(result["ratios"])[1]
+
+
 def test_data_tiny_run_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "data.json"
     assert main(["data", "--rows", "2000", "--subjects", "20", "--json", str(out)]) == 0  # 5 per class: all 4 in every test fold

@@ -64,6 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the ours and control runs in turn; the run with the median ratio is reported")
     parser.add_argument("--no-control", action="store_true",
                         help="skip the control run (a minimal LightningModule against its own interleaved plain loop)")
     parser.add_argument("--profile", action="store_true",
@@ -331,6 +333,18 @@ def summarize(seconds: dict[str, list[float]], samples: int) -> dict:
             "ours": median["ours"], "plain": median["plain"], "ratio": median["ours"] / median["plain"]}
 
 
+def combine_rounds(rounds: list[dict]) -> dict:
+    """One summary from ``--rounds`` runs: the run with the median ratio, plus every run's ratio.
+
+    Example:
+        >>> r = combine_rounds([{"ratio": 0.8, "ours": 8.0}, {"ratio": 0.9, "ours": 9.0}, {"ratio": 1.0, "ours": 10.0}])
+        >>> r["ours"], r["ratios"]
+        (9.0, [0.8, 0.9, 1.0])
+    """
+    ordered = sorted(rounds, key=lambda r: r["ratio"])
+    return {**ordered[(len(ordered) - 1) // 2], "ratios": [r["ratio"] for r in rounds], "rounds": len(rounds)}
+
+
 def format_table(result: dict) -> str:
     """Plain-text table: loop, median samples/s, ratio to the plain loop of the same interleaved run.
 
@@ -365,8 +379,11 @@ def run(args: argparse.Namespace) -> dict:
         else:
             dm = make_datamodule(Path(tmp), args.subjects, args.frames, args.batch_size, args.window, args.seed,
                                  args.workers)
-        seconds = run_ours_and_plain(dm, *common)
-        control = None if args.no_control else run_ours_and_plain(dm, *common, loop="control")
+        runs: list[dict] = []
+        for _ in range(args.rounds):  # ours, control, ours, control, ...: slow drift hits both alike
+            ours_run = run_ours_and_plain(dm, *common)
+            control_run = None if args.no_control else run_ours_and_plain(dm, *common, loop="control")
+            runs.append({"ours": ours_run, "control": control_run})
         profile = None
         if args.profile:
             profile = profile_loops(dm, args.net, device, args.seed, args.backbone, args.precision,
@@ -377,10 +394,10 @@ def run(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size, "window": args.window, "channels": dm.num_channels,
         "train_windows": samples, "workers": args.workers, "precision": args.precision,
         "channels_last": args.channels_last, "machine": machine_info(str(device)),
-        **summarize(seconds, samples), "target": TARGETS[args.net],
+        **combine_rounds([summarize(r["ours"], samples) for r in runs]), "target": TARGETS[args.net],
     }
-    if control is not None:
-        results["control"] = summarize(control, samples)
+    if not args.no_control:
+        results["control"] = combine_rounds([summarize(r["control"], samples) for r in runs])
         results["ours_over_minimal"] = results["ratio"] / results["control"]["ratio"]
     if profile is not None:
         results["profile"] = profile
@@ -392,6 +409,10 @@ def run(args: argparse.Namespace) -> dict:
           f"{args.epochs} timed epochs per side (interleaved with a plain epoch each) "
           f"on {m['device']} ({m['cpu']}, {m['cpu_count']} cores, {m['torch_threads']} torch threads)")
     print(format_table(results))
+    if args.rounds > 1:
+        print(f"ratios of the {args.rounds} rounds: ours/plain {', '.join(f'{r:.2f}' for r in results['ratios'])}"
+              + ("" if args.no_control else
+                 f"; minimal/plain {', '.join(f'{r:.2f}' for r in results['control']['ratios'])}"))
     print(f"goal: ours/plain >= {results['target']:.2f} -> {'met' if results['ratio'] >= results['target'] else 'NOT met'}")
     if profile is not None:
         from facedep.benchmarks.overhead_profile import format_breakdown
