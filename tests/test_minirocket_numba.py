@@ -82,6 +82,16 @@ def test_numba_transform_is_independent_of_threads_batches_and_input_type() -> N
     np.testing.assert_array_equal(m.transform(x.astype(np.float64)), reference)  # float64 input is cast once
 
 
+def test_series_shorter_than_fitted_match_the_torch_path() -> None:
+    """Transforming shorter series than fitted: kernels whose padding leaves no step give NaN on both paths."""
+    x = np.random.default_rng(5).normal(size=(3, 2, 60)).astype(np.float32)
+    numba_side = MiniRocket(num_features=840, device="cpu", backend="numba").fit(x)
+    torch_side = MiniRocket(num_features=840, device="cpu", backend="torch").fit(x)
+    a, b = numba_side.transform(x[..., :20]), torch_side.transform(x[..., :20])
+    assert np.isnan(a).any() and np.array_equal(np.isnan(a), np.isnan(b))
+    assert (a[~np.isnan(a)] != b[~np.isnan(b)]).mean() < 1e-2
+
+
 def test_numba_threads_are_restored() -> None:
     import numba
 

@@ -107,7 +107,7 @@ def _kernel(x: np.ndarray, combo_sizes: np.ndarray, combo_channels: np.ndarray, 
                     count = 0
                     for s in range(steps):
                         count += counted[s] > bias
-                    out[i, f_start + f] = count / steps
+                    out[i, f_start + f] = count / steps if steps > 0 else np.nan  # as aeon's empty mean
                 f_start += nf
                 combo += 1
     return out
