@@ -301,8 +301,7 @@ def profile_loops(dm, net_name: str, device: torch.device, seed: int, backbone: 
 
     for _ in range(rounds):
         for loop in ("plain", "control", "ours"):
-            model, plain, loss_fn = build_lightning(dm, net_name, "control" if loop == "plain" else loop, device,
-                                                    seed, backbone, channels_last)
+            model, plain, loss_fn = build_lightning(dm, net_name, loop, device, seed, backbone, channels_last)
             if loop == "plain":
                 optimizer, loader = torch.optim.AdamW(plain.parameters(), lr=1e-3), dm.train_dataloader()
                 plain_epoch(plain, loss_fn, optimizer, loader, device, dm, bf16, channels_last)  # warm-up
