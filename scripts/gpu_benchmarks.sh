@@ -4,7 +4,9 @@
 #
 #   bash scripts/gpu_benchmarks.sh PART [RESULTS_DIR [ARCHIVE]]
 #
-# PART: 1 (face-image training: the loader vs ResNet50 bf16 channels-last, train.py with bf16-mixed and
+# PART: quick (issue #19's figures in one call of under 10 minutes, after the `kit` step: ROCKET/MiniRocket on
+# the GPU vs aeon on the host, ResNet50 trained by train.py with the augmentation on the GPU and compiled,
+# the loader/training table with device-side normalisation and augmentation), 1 (face-image training: the loader vs ResNet50 bf16 channels-last, train.py with bf16-mixed and
 # torch.compile, the hybrid), 2 (the GPU tests, the model table with MFU, ROCKET/MiniRocket vs aeon), 3 (torch.compile model rows,
 # framework overhead of the AU nets on the GPU), 4 (ResNet50 framework overhead, and the steady state on
 # 4x longer epochs: the loader benchmark and train.py), or all. ONLY="step names" runs just those steps.
@@ -12,7 +14,11 @@
 # .tgz after every step (so a cut-off run still returns what it finished). Every step has its own time
 # limit; `summary.txt` lists each step's exit code and seconds.
 # Needs the project's dependencies (W&B is not needed: WANDB_MODE=disabled) and 16 CPU cores for the
-# loader workers (WORKERS to change).
+# loader workers (WORKERS to change). On a lent machine that lacks some of them, carry the wheels of
+# `bash scripts/device_kit.sh` (.whl): the `kit` step installs them into $KIT (on PYTHONPATH) first, e.g.
+#   device run (carry .whl): bash scripts/gpu_benchmarks.sh quick /tmp/gpu_results $OUT/gpu_results.tgz
+# SMOKE=1 rehearses the commands on the CPU with tiny sizes (tests/test_gpu_benchmarks_script.py), so a
+# lent machine's minutes are not spent on a typo.
 set -u
 SCRIPT=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 if [ "${1:-}" != __call ]; then  # (steps re-enter the script as `__call FUNCTION ARGS` under `timeout`)
@@ -21,8 +27,19 @@ if [ "${1:-}" != __call ]; then  # (steps re-enter the script as `__call FUNCTIO
     ARCHIVE=${3:-}
     mkdir -p "$RESULTS"
     RESULTS=$(cd "$RESULTS" && pwd)
+    if [ -n "${SMOKE:-}" ]; then  # tiny sizes on the CPU
+        export DEVICE=${DEVICE:-cpu} WORKERS=${WORKERS:-0} FACES_PER_CLASS=${FACES_PER_CLASS:-4} FACE_PARTS=${FACE_PARTS:-2}
+        export SERIES=${SERIES:-24} KERNELS=${KERNELS:-84} IMAGE_SIZE=${IMAGE_SIZE:-64} BATCH=${BATCH:-8}
+        export TRAIN_SIZES="--data.init_args.image_size $IMAGE_SIZE --data.init_args.batch_size $BATCH
+            --trainer.precision 32-true --trainer.limit_train_batches 2 --trainer.limit_val_batches 1
+            --model.init_args.net.init_args.backbone resnet18"
+        export COMPILE=${COMPILE-} IMAGE_MODEL=${IMAGE_MODEL:-resnet18}
+    fi
     export PY=${PYTHON:-python3} WORKERS=${WORKERS:-12} FACES=${FACES:-/tmp/gpu_faces} RESULTS ARCHIVE
-    export PYTHONUNBUFFERED=1 WANDB_MODE=disabled PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+    export KIT=${KIT:-/tmp/facedep_kit} KIT_WHEELS=${KIT_WHEELS:-.whl} DEVICE=${DEVICE:-cuda} SERIES=${SERIES:-2000} KERNELS=${KERNELS:-10000}
+    export FACE_PARTS=${FACE_PARTS:-4} IMAGE_SIZE=${IMAGE_SIZE:-224} BATCH=${BATCH:-128} TRAIN_SIZES=${TRAIN_SIZES:-}
+    export IMAGE_MODEL=${IMAGE_MODEL:-resnet50} COMPILE=${COMPILE-facedep.experiment.callbacks.CompileModel}
+    export PYTHONUNBUFFERED=1 WANDB_MODE=disabled PYTHONPATH="$PWD:$KIT${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
 step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to NAME.log, record rc and seconds
@@ -39,19 +56,30 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to NAME.log
 }
 
 environment() {
-    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv || echo "no nvidia-smi"
     $PY - <<'EOF'
 import os, platform, torch, timm, pytorch_lightning, torchmetrics, albumentations
 print(f"python {platform.python_version()}, torch {torch.__version__} (CUDA {torch.version.cuda}), timm {timm.__version__}, "
       f"lightning {pytorch_lightning.__version__}, torchmetrics {torchmetrics.__version__}, "
       f"albumentations {albumentations.__version__}; {os.cpu_count()} CPU cores")
-print(torch.cuda.get_device_name(0), torch.cuda.get_device_properties(0))
+print(torch.cuda.get_device_name(0), torch.cuda.get_device_properties(0)) if torch.cuda.is_available() else print("no CUDA")
 EOF
 }
 
-faces() {  # 6,000 drawn faces, 256 px JPEGs with face boxes, drawn by 4 processes, one manifest
+kit() {  # the wheels of scripts/device_kit.sh carried as $KIT_WHEELS (.whl): installed into $KIT, unresolved
+    if [ ! -d "$KIT_WHEELS" ]; then echo "no $KIT_WHEELS here: using the installed packages"; return 0; fi
+    (cd "$KIT_WHEELS" && sha256sum --quiet -c SHA256SUMS) || return 1
+    $PY -m pip install -q --no-index --no-deps --disable-pip-version-check --target "$KIT" \
+        "$KIT_WHEELS"/*.whl "$KIT_WHEELS"/aeon/*.whl
+    $PY -c "import albumentations, jsonargparse, optuna, aeon, numba, numpy; print('kit:', 'albumentations',
+albumentations.__version__, 'jsonargparse', jsonargparse.__version__, 'aeon', aeon.__version__, 'numba',
+numba.__version__, 'numpy', numpy.__version__)"
+}
+
+faces() {  # FACE_PARTS x 4 x FACES_PER_CLASS drawn faces (6,000 by default), 256 px JPEGs with face boxes,
+    # one process per part, one manifest
     [ -f "$FACES/manifest.csv" ] && return 0
-    $PY - "$FACES" "${FACES_PER_CLASS:-375}" <<'EOF'
+    $PY - "$FACES" "${FACES_PER_CLASS:-$((1500 / FACE_PARTS))}" "$FACE_PARTS" <<'EOF'
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -61,8 +89,8 @@ from datamodules.synthetic.faces import make_face_demo
 out = Path(sys.argv[1])
 def part(i: int) -> Path:
     return make_face_demo(out / f"p{i}", images_per_class=int(sys.argv[2]), size=256, seed=i, face_boxes=True)
-with ProcessPoolExecutor(4) as pool:
-    manifests = list(pool.map(part, range(4)))
+with ProcessPoolExecutor(int(sys.argv[3])) as pool:
+    manifests = list(pool.map(part, range(int(sys.argv[3]))))
 tables = []
 for i, manifest in enumerate(manifests):
     table = pd.read_csv(manifest)
@@ -74,16 +102,22 @@ print(f"{sum(len(t) for t in tables)} faces in {out / 'manifest.csv'}")
 EOF
 }
 
-faces_x4() {  # the same faces listed 4 times (distinct ids): longer epochs for steady-state rates
+faces_x4() {  # the same faces 4 times under distinct ids and hard-linked paths (a manifest that lists one
+    # file under two subjects is refused): longer epochs for steady-state rates
     $PY - "$FACES" <<'EOF'
-import sys
+import os, sys
 from pathlib import Path
 import pandas as pd
 faces = Path(sys.argv[1])
 table = pd.read_csv(faces / "manifest.csv")
-copies = [table.assign(subject_id=table["subject_id"].astype(str) + f"#{k}", path=str(faces) + "/" + table["path"])
-          for k in range(4)]
-(faces / "x4").mkdir(exist_ok=True)
+copies = []
+for k in range(4):
+    for path in table["path"]:
+        link = faces / "x4" / f"k{k}" / path
+        if not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.link(faces / path, link)
+    copies.append(table.assign(subject_id=table["subject_id"].astype(str) + f"#{k}", path=f"k{k}/" + table["path"]))
 pd.concat(copies).to_csv(faces / "x4" / "manifest.csv", index=False)
 print(f"{4 * len(table)} rows in {faces / 'x4' / 'manifest.csv'}")
 EOF
@@ -95,7 +129,7 @@ train() {  # train NAME CONFIG EXTRA...: scripts/train.py on the drawn faces, ra
     $PY scripts/train.py --config "$config" --data.init_args.manifest "$FACES/manifest.csv" \
         --data.init_args.num_workers "$WORKERS" --run.output_dir "$RESULTS/runs" --run.name "$name" \
         --tracking.wandb disabled --trainer.enable_progress_bar false \
-        '--trainer.callbacks+=facedep.experiment.step_timer.StepTimer' "$@"
+        '--trainer.callbacks+=facedep.experiment.step_timer.StepTimer' "$@" $TRAIN_SIZES
     cp "$RESULTS/runs/$name/step_times.json" "$RESULTS/$name.step_times.json" || return 1
     $PY - "$RESULTS/runs/$name" <<'EOF'
 import json, sys
@@ -141,9 +175,7 @@ part2() {
         --json "$RESULTS/models_au.json"
     # issue #19: ROCKET / MiniRocket on the GPU against aeon on this machine's CPU (AEON_PYTHON: a venv with
     # aeon==1.6.0, see docs/benchmarks.md; without it only our GPU rates are recorded)
-    step rocket_gpu 240 $PY scripts/benchmark.py rocket --device cuda --series 4000 --threads "$(nproc)" \
-        ${AEON_PYTHON:+--aeon-python "$AEON_PYTHON"} $([ -n "${AEON_PYTHON:-}" ] || echo --no-aeon) \
-        --json "$RESULTS/rocket_gpu.json"
+    SERIES=4000 step rocket_gpu 240 rocket_gpu
 }
 
 part3() {
@@ -155,6 +187,29 @@ part3() {
         --net inception --json "$RESULTS/overhead_inception.json"
     step overhead_lstm 120 $PY scripts/benchmark.py overhead --device cuda --subjects 200 --epochs 5 \
         --net lstm --json "$RESULTS/overhead_lstm.json"
+}
+
+rocket_gpu() {  # ours on $DEVICE vs aeon on this machine's CPU (in this interpreter, or AEON_PYTHON's)
+    $PY scripts/benchmark.py rocket --device "$DEVICE" --series "$SERIES" --kernels "$KERNELS" --threads "$(nproc)" \
+        ${AEON_PYTHON:+--aeon-python "$AEON_PYTHON"} --json "$RESULTS/rocket_gpu.json" "$@"
+}
+
+quick() {  # issue #19 on a lent GPU in one call (`kit` first): each step archived as it ends
+    step kit 90 kit
+    step environment 30 environment
+    step rocket_gpu 150 rocket_gpu
+    step faces 90 faces
+    step faces_x4 30 faces_x4
+    # ResNet50 end to end: the augmentation of the uint8 batches on the GPU, 4 workers, compiled (>= 4,000 images/s)
+    FACES=$FACES/x4 step train_resnet50_gpu_aug_compiled_x4 240 train resnet50_gpu_aug_compiled_x4 \
+        configs/images/resnet50.yaml --trainer.max_epochs 2 --model.init_args.net.init_args.pretrained false \
+        --data.init_args.augment_on_device true --data.init_args.num_workers 4 \
+        ${COMPILE:+"--trainer.callbacks+=$COMPILE"}
+    # the loader / training table again (device-side normalisation since the normalize_batch fix, and augmentation)
+    step images_resnet50 180 $PY scripts/benchmark.py images --data "$FACES" --image-size "$IMAGE_SIZE" \
+        --batch-size "$BATCH" --workers 4 "$WORKERS" --epochs 1 --model "$IMAGE_MODEL" --bf16 --channels-last \
+        --normalize-on-device --augment-on-device --train-workers "$WORKERS" --train-epochs 1 --device "$DEVICE" \
+        --json "$RESULTS/images_resnet50.json"
 }
 
 if [ "${1:-}" = __call ]; then
@@ -176,11 +231,12 @@ part4() {  # ResNet50 overhead vs a plain loop; steady state on 24,000-row epoch
 }
 
 case "$PART" in
+    quick) quick ;;
     1) part1 ;;
     2) part2 ;;
     3) part3 ;;
     4) part4 ;;
     all) part1; part2; part3; part4 ;;
-    *) echo "PART must be 1, 2, 3, 4 or all, not $PART" >&2; exit 2 ;;
+    *) echo "PART must be quick, 1, 2, 3, 4 or all, not $PART" >&2; exit 2 ;;
 esac
 cat "$RESULTS/summary.txt"
