@@ -31,14 +31,20 @@ if [ "${1:-}" != __call ]; then  # (steps re-enter the script as `__call FUNCTIO
         export DEVICE=${DEVICE:-cpu} WORKERS=${WORKERS:-0} FACES_PER_CLASS=${FACES_PER_CLASS:-4} FACE_PARTS=${FACE_PARTS:-2}
         export SERIES=${SERIES:-24} KERNELS=${KERNELS:-84} IMAGE_SIZE=${IMAGE_SIZE:-64} BATCH=${BATCH:-8}
         export TRAIN_SIZES="--data.init_args.image_size $IMAGE_SIZE --data.init_args.batch_size $BATCH
-            --trainer.precision 32-true --trainer.limit_train_batches 2 --trainer.limit_val_batches 1
-            --model.init_args.net.init_args.backbone resnet18"
-        export COMPILE=${COMPILE-} IMAGE_MODEL=${IMAGE_MODEL:-resnet18}
+            --trainer.precision 32-true --trainer.limit_train_batches 2 --trainer.limit_val_batches 1"
+        export RESNET_ARGS="--model.init_args.net.init_args.backbone resnet18"
+        export HYBRID_ARGS="--model.init_args.net.init_args.img_size $IMAGE_SIZE"
+        export COMPILE=${COMPILE-} IMAGE_MODEL=${IMAGE_MODEL:-resnet18} IMAGE_MODELS=${IMAGE_MODELS:-mobilenetv2_100}
+        export MODEL_ARGS="--batch-size 2 --steps 1 --warmup 1 --rounds 1 --image-size $IMAGE_SIZE --frames 32"
+        export OVERHEAD_ARGS="--subjects 12 --frames 100 150 --epochs 1" IMAGE_EPOCHS=1
     fi
     export PY=${PYTHON:-python3} WORKERS=${WORKERS:-12} FACES=${FACES:-/tmp/gpu_faces} RESULTS ARCHIVE
     export KIT=${KIT:-/tmp/facedep_kit} KIT_WHEELS=${KIT_WHEELS:-.whl} DEVICE=${DEVICE:-cuda} SERIES=${SERIES:-2000} KERNELS=${KERNELS:-10000}
     export FACE_PARTS=${FACE_PARTS:-4} IMAGE_SIZE=${IMAGE_SIZE:-224} BATCH=${BATCH:-128} TRAIN_SIZES=${TRAIN_SIZES:-}
     export IMAGE_MODEL=${IMAGE_MODEL:-resnet50} COMPILE=${COMPILE-facedep.experiment.callbacks.CompileModel}
+    export RESNET_ARGS=${RESNET_ARGS:-} HYBRID_ARGS=${HYBRID_ARGS:-} IMAGE_MODELS=${IMAGE_MODELS:-resnet50 mobilenetv2_100 hybrid}
+    export MODEL_ARGS=${MODEL_ARGS:---batch-size 128 --steps 10 --warmup 3 --rounds 3}
+    export OVERHEAD_ARGS=${OVERHEAD_ARGS:---subjects 200 --epochs 5} IMAGE_EPOCHS=${IMAGE_EPOCHS:-3}
     export PYTHONUNBUFFERED=1 WANDB_MODE=disabled PYTHONPATH="$PWD:$KIT${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
@@ -145,47 +151,48 @@ EOF
 }
 
 part1() {
+    step kit 90 kit
     step environment 60 environment
     step faces 150 faces
-    step images_resnet50 240 $PY scripts/benchmark.py images --data "$FACES" --image-size 224 --batch-size 128 \
-        --workers 0 6 "$WORKERS" --epochs 2 --model resnet50 --bf16 --channels-last --normalize-on-device \
-        --augment-on-device --train-workers "$WORKERS" --train-epochs 3 --json "$RESULTS/images_resnet50.json"
+    step images_resnet50 240 $PY scripts/benchmark.py images --data "$FACES" --image-size "$IMAGE_SIZE" \
+        --batch-size "$BATCH" --workers 0 6 "$WORKERS" --epochs 2 --model "$IMAGE_MODEL" --bf16 --channels-last \
+        --normalize-on-device --augment-on-device --train-workers "$WORKERS" --train-epochs "$IMAGE_EPOCHS" \
+        --device "$DEVICE" --json "$RESULTS/images_resnet50.json"
     step train_resnet50 150 train resnet50_bf16 configs/images/resnet50.yaml --trainer.max_epochs 3 \
-        --model.init_args.net.init_args.pretrained false
+        --model.init_args.net.init_args.pretrained false $RESNET_ARGS
     step train_resnet50_compiled 200 train resnet50_bf16_compiled configs/images/resnet50.yaml \
-        --trainer.max_epochs 3 --model.init_args.net.init_args.pretrained false \
-        '--trainer.callbacks+=facedep.experiment.callbacks.CompileModel'
+        --trainer.max_epochs 3 --model.init_args.net.init_args.pretrained false $RESNET_ARGS \
+        ${COMPILE:+"--trainer.callbacks+=$COMPILE"}
     # issue #19: augmentation of the uint8 batches on the GPU, fewer workers, compiled (target >= 4,000 images/s)
     step train_resnet50_gpu_aug_compiled 200 train resnet50_gpu_aug_compiled configs/images/resnet50.yaml \
-        --trainer.max_epochs 3 --model.init_args.net.init_args.pretrained false \
+        --trainer.max_epochs 3 --model.init_args.net.init_args.pretrained false $RESNET_ARGS \
         --data.init_args.augment_on_device true --data.init_args.num_workers 4 \
-        '--trainer.callbacks+=facedep.experiment.callbacks.CompileModel'
+        ${COMPILE:+"--trainer.callbacks+=$COMPILE"}
     step train_hybrid 150 train hybrid_bf16 configs/images/hybrid_affectnet.yaml --trainer.max_epochs 2 \
-        --model.init_args.net.init_args.pretrained false --data.init_args.normalize_on_device true
+        --model.init_args.net.init_args.pretrained false --data.init_args.normalize_on_device true $HYBRID_ARGS
 }
 
 part2() {
+    step kit 90 kit
     step environment 60 environment
     step pytest_gpu 240 $PY -m pytest -q -p no:cacheprovider -o addopts= -m gpu tests
-    step models_images 200 $PY scripts/benchmark.py models --device cuda --models resnet50 mobilenetv2_100 hybrid \
-        --batch-size 128 --steps 10 --warmup 3 --rounds 3 --inference \
-        --variants fp32 bf16 channels_last bf16+channels_last --json "$RESULTS/models_images.json"
-    step models_au 120 $PY scripts/benchmark.py models --device cuda --models inception_time lstm gru transformer \
-        --batch-size 128 --steps 10 --warmup 3 --rounds 3 --inference --variants fp32 bf16 \
-        --json "$RESULTS/models_au.json"
+    step models_images 200 $PY scripts/benchmark.py models --device "$DEVICE" --models $IMAGE_MODELS $MODEL_ARGS \
+        --inference --variants fp32 bf16 channels_last bf16+channels_last --json "$RESULTS/models_images.json"
+    step models_au 120 $PY scripts/benchmark.py models --device "$DEVICE" --models inception_time lstm gru transformer \
+        $MODEL_ARGS --inference --variants fp32 bf16 --json "$RESULTS/models_au.json"
     # issue #19: ROCKET / MiniRocket on the GPU against aeon on this machine's CPU (AEON_PYTHON: a venv with
     # aeon==1.6.0, see docs/benchmarks.md; without it only our GPU rates are recorded)
     SERIES=4000 step rocket_gpu 240 rocket_gpu
 }
 
 part3() {
+    step kit 90 kit
     step environment 60 environment
-    step models_compile 300 $PY scripts/benchmark.py models --device cuda --models resnet50 mobilenetv2_100 hybrid \
-        --batch-size 128 --steps 10 --warmup 3 --rounds 3 --variants bf16+channels_last bf16+channels_last+compile \
-        --json "$RESULTS/models_compile.json"
-    step overhead_inception 120 $PY scripts/benchmark.py overhead --device cuda --subjects 200 --epochs 5 \
+    step models_compile 300 $PY scripts/benchmark.py models --device "$DEVICE" --models $IMAGE_MODELS $MODEL_ARGS \
+        --variants bf16+channels_last ${COMPILE:+bf16+channels_last+compile} --json "$RESULTS/models_compile.json"
+    step overhead_inception 120 $PY scripts/benchmark.py overhead --device "$DEVICE" $OVERHEAD_ARGS \
         --net inception --json "$RESULTS/overhead_inception.json"
-    step overhead_lstm 120 $PY scripts/benchmark.py overhead --device cuda --subjects 200 --epochs 5 \
+    step overhead_lstm 120 $PY scripts/benchmark.py overhead --device "$DEVICE" $OVERHEAD_ARGS \
         --net lstm --json "$RESULTS/overhead_lstm.json"
 }
 
@@ -218,16 +225,18 @@ if [ "${1:-}" = __call ]; then
     exit $?
 fi
 part4() {  # ResNet50 overhead vs a plain loop; steady state on 24,000-row epochs (14,400 training images)
+    step kit 90 kit
     step faces 150 faces
     step faces_x4 60 faces_x4
-    step overhead_resnet50 300 $PY scripts/benchmark.py overhead --device cuda --net image --backbone resnet50 \
-        --data "$FACES/manifest.csv" --batch-size 128 --workers "$WORKERS" --precision bf16-mixed \
-        --channels-last --epochs 3 --json "$RESULTS/overhead_resnet50.json"
-    step images_resnet50_x4 280 $PY scripts/benchmark.py images --data "$FACES/x4" --image-size 224 \
-        --batch-size 128 --parts train --model resnet50 --bf16 --channels-last --normalize-on-device \
-        --train-workers "$WORKERS" --train-epochs 2 --json "$RESULTS/images_resnet50_x4.json"
+    step overhead_resnet50 300 $PY scripts/benchmark.py overhead --device "$DEVICE" --net image \
+        --backbone "$IMAGE_MODEL" --data "$FACES/manifest.csv" --image-size "$IMAGE_SIZE" --batch-size "$BATCH" \
+        --workers "$WORKERS" --precision bf16-mixed --channels-last --epochs "$IMAGE_EPOCHS" \
+        --json "$RESULTS/overhead_resnet50.json"
+    step images_resnet50_x4 280 $PY scripts/benchmark.py images --data "$FACES/x4" --image-size "$IMAGE_SIZE" \
+        --batch-size "$BATCH" --parts train --model "$IMAGE_MODEL" --bf16 --channels-last --normalize-on-device \
+        --train-workers "$WORKERS" --train-epochs 2 --device "$DEVICE" --json "$RESULTS/images_resnet50_x4.json"
     FACES=$FACES/x4 step train_resnet50_x4 300 train resnet50_bf16_x4 configs/images/resnet50.yaml \
-        --trainer.max_epochs 3 --model.init_args.net.init_args.pretrained false
+        --trainer.max_epochs 3 --model.init_args.net.init_args.pretrained false $RESNET_ARGS
 }
 
 case "$PART" in

@@ -1,6 +1,7 @@
-"""``scripts/gpu_benchmarks.sh quick`` rehearsed on the CPU (``SMOKE=1``): every step of the call a lent GPU
-runs must get through here first (a lent machine's minutes are few; 2026-12-06 this caught the x4 face
-manifest that the duplicate check refuses), and the kit step must install from a wheel folder and verify it."""
+"""``scripts/gpu_benchmarks.sh`` rehearsed on the CPU (``SMOKE=1``): every step of the calls a lent GPU runs
+(part ``quick``, then parts 1-4) must get through here first (a lent machine's minutes are few; 2026-12-06
+this caught the x4 face manifest that the duplicate check now refuses), and the kit step must verify its
+wheels before installing them."""
 
 from __future__ import annotations
 
@@ -60,6 +61,21 @@ def test_quick_part_runs_every_step_on_the_cpu(tmp_path: Path) -> None:
     assert all(training[side]["images_per_s"] > 0 for side in ("cache_u8", "cache_gpu_aug"))
     with tarfile.open(archive) as tar:  # what a cut-off call still returns: packed after every step
         assert "./summary.txt" in tar.getnames()
+
+
+@pytest.mark.slow
+@needs_bash
+def test_every_part_runs_every_step_on_the_cpu(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    done = run_script(tmp_path, "all", str(results))
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = (results / "summary.txt").read_text().splitlines()
+    failed = [line for line in lines if not line.split()[1] == "rc=0"]
+    assert not failed, {line: (results / f"{line.split()[0]}.log").read_text()[-1500:] for line in failed}
+    steps = {line.split()[0] for line in lines}
+    assert {"images_resnet50", "train_hybrid", "pytest_gpu", "models_au", "rocket_gpu", "models_compile",
+            "overhead_lstm", "overhead_resnet50", "train_resnet50_x4"} <= steps
+    assert json.loads((results / "overhead_lstm.json").read_text())["ratio"] > 0
 
 
 @needs_bash
