@@ -4,11 +4,12 @@
 #
 #   bash scripts/gpu_benchmarks.sh PART [RESULTS_DIR [ARCHIVE]]
 #
-# PART: quick (issue #19's figures in one call of under 10 minutes, after the `kit` step: ROCKET/MiniRocket on
-# the GPU vs aeon on the host, ResNet50 trained by train.py with the augmentation on the GPU and compiled,
-# the loader/training table with device-side normalisation and augmentation), 1 (face-image training: the loader vs ResNet50 bf16 channels-last, train.py with bf16-mixed and
-# torch.compile, the hybrid), 2 (the GPU tests, the model table with MFU, ROCKET/MiniRocket vs aeon), 3 (torch.compile model rows,
-# framework overhead of the AU nets on the GPU), 4 (ResNet50 framework overhead, and the steady state on
+# PART: quick (issue #19's figures in one call of under 10 minutes, after the `kit` step: ROCKET/MiniRocket
+# on the GPU vs aeon on the host, ResNet50 trained by train.py with the augmentation on the GPU and compiled,
+# the loader/training table with device-side normalisation and augmentation), 1 (face-image training: the
+# loader vs ResNet50 bf16 channels-last, train.py with bf16-mixed and torch.compile, the hybrid), 2 (the GPU
+# tests, the model table with MFU, ROCKET/MiniRocket vs aeon), 3 (torch.compile model rows, framework
+# overhead of the AU nets on the GPU), 4 (ResNet50 framework overhead, and the steady state on
 # 4x longer epochs: the loader benchmark and train.py), or all. ONLY="step names" runs just those steps.
 # Logs and JSON go to RESULTS_DIR (default gpu_results/); with ARCHIVE, RESULTS_DIR is packed into that
 # .tgz after every step (so a cut-off run still returns what it finished). Every step has its own time
