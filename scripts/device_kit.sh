@@ -52,6 +52,7 @@ project() {  # the normalised project name of a wheel file
 for wheel in "$DIR"/*.whl; do
     if [[ " $(echo $DEVICE_IMAGE) " == *" $(project "$wheel") "* ]]; then rm "$wheel"; fi
 done
-(cd "$DIR" && sha256sum ./*.whl aeon/*.whl >SHA256SUMS)
+echo "$PYVER" >"$DIR/PYTHON"  # the kit step installs only into this Python version
+(cd "$DIR" && sha256sum ./*.whl aeon/*.whl PYTHON >SHA256SUMS)
 echo "$(ls "$DIR"/*.whl "$DIR"/aeon/*.whl | wc -l) wheels, $(du -sh "$DIR" | cut -f1) in $DIR:"
 ls "$DIR" "$DIR/aeon" | grep whl | sed 's/^/  /'

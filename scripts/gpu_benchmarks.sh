@@ -76,6 +76,9 @@ EOF
 kit() {  # the wheels of scripts/device_kit.sh carried as $KIT_WHEELS (.whl): installed into $KIT, unresolved
     if [ ! -d "$KIT_WHEELS" ]; then echo "no $KIT_WHEELS here: using the installed packages"; return 0; fi
     (cd "$KIT_WHEELS" && sha256sum --quiet -c SHA256SUMS) || return 1
+    local want have
+    want=$(cat "$KIT_WHEELS/PYTHON" 2>/dev/null) have=$($PY -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if [ "$want" != "$have" ]; then echo "$KIT_WHEELS holds wheels for Python ${want:-?}, this is $have: not installed"; return 1; fi
     $PY -m pip install -q --no-index --no-deps --disable-pip-version-check --target "$KIT" \
         "$KIT_WHEELS"/*.whl "$KIT_WHEELS"/aeon/*.whl
     $PY -c "import albumentations, jsonargparse, optuna, aeon, numba, numpy; print('kit:', 'albumentations',

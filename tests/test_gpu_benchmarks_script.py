@@ -94,6 +94,21 @@ def test_kit_step_refuses_a_wheel_folder_whose_checksums_fail(tmp_path: Path) ->
 
 
 @needs_bash
+def test_kit_step_refuses_wheels_built_for_another_python(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    (wheels / "aeon").mkdir(parents=True)
+    (wheels / "PYTHON").write_text("2.7\n")
+    (wheels / "SHA256SUMS").write_text(f"{hashlib.sha256(b'2.7' + bytes([10])).hexdigest()}  PYTHON\n")
+    results = tmp_path / "results"
+    done = run_script(tmp_path, "quick", str(results), ONLY="kit", KIT_WHEELS=str(wheels))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert summary_codes(results) == {"kit": 1}
+    version = "%d.%d" % sys.version_info[:2]
+    assert f"holds wheels for Python 2.7, this is {version}: not installed" in (results / "kit.log").read_text()
+    assert not (tmp_path / "kit").exists()
+
+
+@needs_bash
 def test_unknown_part_is_refused_by_name(tmp_path: Path) -> None:
     done = run_script(tmp_path, "fast", str(tmp_path / "results"))
     assert done.returncode == 2 and "not fast" in done.stderr
