@@ -75,6 +75,7 @@ EOF
 
 kit() {  # the wheels of scripts/device_kit.sh carried as $KIT_WHEELS (.whl): installed into $KIT, unresolved
     if [ ! -d "$KIT_WHEELS" ]; then echo "no $KIT_WHEELS here: using the installed packages"; return 0; fi
+    if cmp -s "$KIT_WHEELS/SHA256SUMS" "$KIT/SHA256SUMS"; then echo "kit already in $KIT"; return 0; fi
     (cd "$KIT_WHEELS" && sha256sum --quiet -c SHA256SUMS) || return 1
     local want have
     want=$(cat "$KIT_WHEELS/PYTHON" 2>/dev/null) have=$($PY -c 'import sys; print("%d.%d" % sys.version_info[:2])')
@@ -83,7 +84,7 @@ kit() {  # the wheels of scripts/device_kit.sh carried as $KIT_WHEELS (.whl): in
         "$KIT_WHEELS"/*.whl "$KIT_WHEELS"/aeon/*.whl
     $PY -c "import albumentations, jsonargparse, optuna, aeon, numba, numpy; print('kit:', 'albumentations',
 albumentations.__version__, 'jsonargparse', jsonargparse.__version__, 'aeon', aeon.__version__, 'numba',
-numba.__version__, 'numpy', numpy.__version__)"
+numba.__version__, 'numpy', numpy.__version__)" && cp "$KIT_WHEELS/SHA256SUMS" "$KIT/"
 }
 
 faces() {  # FACE_PARTS x 4 x FACES_PER_CLASS drawn faces (6,000 by default), 256 px JPEGs with face boxes,
@@ -184,8 +185,8 @@ part2() {
         --inference --variants fp32 bf16 channels_last bf16+channels_last --json "$RESULTS/models_images.json"
     step models_au 120 $PY scripts/benchmark.py models --device "$DEVICE" --models inception_time lstm gru transformer \
         $MODEL_ARGS --inference --variants fp32 bf16 --json "$RESULTS/models_au.json"
-    # issue #19: ROCKET / MiniRocket on the GPU against aeon on this machine's CPU (AEON_PYTHON: a venv with
-    # aeon==1.6.0, see docs/benchmarks.md; without it only our GPU rates are recorded)
+    # issue #19: ROCKET / MiniRocket on the GPU against aeon on this machine's CPU (aeon from the kit, or
+    # AEON_PYTHON: a venv with aeon==1.6.0, see docs/benchmarks.md; without either only our rates are recorded)
     SERIES=4000 step rocket_gpu 240 rocket_gpu
 }
 
@@ -202,7 +203,7 @@ part3() {
 
 rocket_gpu() {  # ours on $DEVICE vs aeon on this machine's CPU (in this interpreter, or AEON_PYTHON's)
     $PY scripts/benchmark.py rocket --device "$DEVICE" --series "$SERIES" --kernels "$KERNELS" --threads "$(nproc)" \
-        ${AEON_PYTHON:+--aeon-python "$AEON_PYTHON"} --json "$RESULTS/rocket_gpu.json" "$@"
+        ${AEON_PYTHON:+--aeon-python "$AEON_PYTHON"} --json "$RESULTS/rocket_gpu.json"
 }
 
 quick() {  # issue #19 on a lent GPU in one call (`kit` first): each step archived as it ends
